@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Build Locki's default sandbox image offline with debootstrap and import it
+# into the local Incus server under a stable alias.
+#
+# The only network access is to the Debian mirror configured in apt. The
+# image records a hash of this script, so editing the package list makes the
+# next run rebuild it; otherwise an existing image is kept.
+#
+# Usage: vm/build-base-image.sh [--alias NAME] [--force]
+set -euo pipefail
+
+alias_name=locki-debian-12
+force=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --alias) alias_name=$2; shift 2 ;;
+    --force) force=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build-base-image: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+packages=systemd,systemd-sysv,dbus,git,openssh-client,ca-certificates,curl,sudo,procps,iproute2,less,locales
+recipe=$(sha256sum "$0" | cut -c1-16)
+
+step() { printf '==> %s\n' "$*" >&2; }
+
+if [ "$force" = 0 ] && incus image info "$alias_name" >/dev/null 2>&1; then
+  current=$(incus image get-property "$alias_name" locki.recipe 2>/dev/null || true)
+  if [ "$current" = "$recipe" ]; then
+    step "image '$alias_name' is up to date"
+    exit 0
+  fi
+  step "image '$alias_name' was built from another recipe; rebuilding"
+fi
+
+mirror=$("$(dirname "$0")/debian-mirror.sh")
+
+work=$(mktemp -d /var/tmp/locki-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rootfs=$work/rootfs
+
+step "debootstrap bookworm ($packages)"
+debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror" \
+  >"$work/debootstrap.log" 2>&1 || {
+  tail -n 30 "$work/debootstrap.log" >&2
+  echo "build-base-image: debootstrap failed; the full log is above" >&2
+  exit 1
+}
+
+step "configuring the image"
+echo locki >"$rootfs/etc/hostname"
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$rootfs/etc/hosts"
+: >"$rootfs/etc/machine-id"
+echo 'en_US.UTF-8 UTF-8' >"$rootfs/etc/locale.gen"
+chroot "$rootfs" locale-gen >/dev/null 2>&1 || true
+echo 'LANG=C.UTF-8' >"$rootfs/etc/default/locale"
+# Nothing in a sandbox needs these units, and without a network they only
+# slow down boot or wait for a timeout.
+for unit in systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
+  e2scrub_all.timer fstrim.timer systemd-timesyncd.service; do
+  chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+mkdir -p "$rootfs/opt/locki/bin"
+rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
+
+arch=$(uname -m)
+cat >"$work/metadata.yaml" <<EOF
+architecture: $arch
+creation_date: $(date +%s)
+properties:
+  os: debian
+  release: bookworm
+  description: Locki base image (Debian 12, systemd)
+  locki.recipe: "$recipe"
+EOF
+
+step "packing and importing as '$alias_name'"
+tar -C "$work" -czf "$work/metadata.tar.gz" metadata.yaml
+tar -C "$rootfs" --numeric-owner -czf "$work/rootfs.tar.gz" .
+if incus image info "$alias_name" >/dev/null 2>&1; then
+  incus image delete "$alias_name"
+fi
+incus image import "$work/metadata.tar.gz" "$work/rootfs.tar.gz" --alias "$alias_name" >/dev/null
+incus image set-property "$alias_name" locki.recipe "$recipe"
+step "image '$alias_name' imported"
