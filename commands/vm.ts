@@ -1,0 +1,78 @@
+import type { Command } from "commander";
+import { UsageError } from "../core/errors.ts";
+import { deleteAll, ownContainers, stopAll } from "../core/fleet.ts";
+import { bold, green, red, renderTable } from "../core/output.ts";
+import { openEngine } from "./engine.ts";
+
+export function registerVm(program: Command): void {
+  const vm = program
+    .command("vm")
+    .description("inspect and control the backend that runs the sandboxes");
+
+  vm.command("status")
+    .description("show the backend, whether it is ready, and the sandbox containers")
+    .option("--json", "print the status as JSON")
+    .action(async (options: { json?: boolean }) => {
+      const engine = await openEngine();
+      const status = await engine.backend.status();
+      const containers = status.ready ? await ownContainers(engine) : [];
+      if (options.json) {
+        console.log(JSON.stringify({ ...status, containers }, null, 2));
+      } else {
+        console.log(
+          `${bold("backend")}    ${status.backend} (${
+            status.ready ? green("ready") : red("not ready")
+          })`,
+        );
+        console.log(`${bold("isolation")}  ${status.isolation}`);
+        for (const [key, value] of Object.entries(status.details)) console.log(`${key}: ${value}`);
+        for (const problem of status.problems) console.log(`${red("problem:")} ${problem}`);
+        if (containers.length > 0) {
+          console.log("");
+          console.log(renderTable(
+            ["CONTAINER", "STATE", "BRANCH", "REPOSITORY"],
+            containers.map((
+              info,
+            ) => [info.name, info.state, info.labels.branch ?? "", info.labels.repo ?? ""]),
+          ));
+        }
+      }
+      if (!status.ready) Deno.exitCode = 1;
+    });
+
+  vm.command("stop")
+    .description("stop every sandbox container (they restart on the next locki command)")
+    .action(async () => {
+      const engine = await openEngine();
+      const stopped = await stopAll(engine);
+      engine.progress.done();
+      console.error(`stopped ${stopped.length} container${stopped.length === 1 ? "" : "s"}`);
+    });
+
+  vm.command("delete")
+    .description("delete every sandbox container, keeping worktrees, the shared home and settings")
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (options: { yes?: boolean }) => {
+      const engine = await openEngine();
+      if (!options.yes) {
+        if (!Deno.stdin.isTerminal()) {
+          throw new UsageError(
+            "locki vm delete needs confirmation",
+            "pass --yes to delete without asking",
+          );
+        }
+        const count = (await ownContainers(engine)).length;
+        if (
+          !confirm(
+            `delete ${count} sandbox container${count === 1 ? "" : "s"}? Worktrees are kept.`,
+          )
+        ) return;
+      }
+      const deleted = await deleteAll(engine);
+      engine.progress.done();
+      console.error(
+        `deleted ${deleted.length} container${deleted.length === 1 ? "" : "s"}; ` +
+          "worktrees and the shared home were kept, and the next locki command recreates each container",
+      );
+    });
+}

@@ -1,0 +1,213 @@
+import { isAbsolute, join, normalize, relative } from "node:path";
+import { parse, TomlError } from "smol-toml";
+import { LockiError } from "./errors.ts";
+
+/** Image alias that `vm/build-base-image.sh` imports and sandboxes use by default. */
+export const DEFAULT_IMAGE_ALIAS = "locki-debian-12";
+
+/** Machine architectures as `uname -m` prints them, which the `[incus_image]` table is keyed by. */
+export const ARCHITECTURES = ["x86_64", "aarch64"] as const;
+export type Architecture = typeof ARCHITECTURES[number];
+
+/** Where a sandbox's image comes from. */
+export type ImageSource =
+  | { kind: "alias"; alias: string }
+  | { kind: "remote"; remote: string; image: string }
+  /** A glob or path of local image tarballs, relative to the repository root. */
+  | { kind: "file"; pattern: string };
+
+/** Settings read from a repository's `locki.toml`. */
+export interface RepositoryConfig {
+  image: ImageSource;
+  /** Text of the setting as written, for messages and `locki ls`. */
+  imageText: string;
+}
+
+const IMAGE_FORMS = [
+  'incus_image = "alias"            (an image already on the Incus server)',
+  'incus_image = "remote:image"     (for example "images:debian/12")',
+  'incus_image = "images/*.tar.gz"  (local Incus image tarballs, relative to the repository root)',
+  '[incus_image] x86_64 = "..."  aarch64 = "..."  (one of the above per architecture)',
+].join("\n  ");
+
+const ARCHIVE_SUFFIX = /\.(tar|tar\.gz|tgz|tar\.xz|tar\.zst|tar\.bz2|squashfs)$/;
+
+/** Reads `locki.toml` at the repository root; a missing file gives the defaults. */
+export async function loadRepositoryConfig(
+  repoRoot: string,
+  arch: Architecture,
+): Promise<RepositoryConfig> {
+  const file = join(repoRoot, "locki.toml");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return {
+        image: { kind: "alias", alias: DEFAULT_IMAGE_ALIAS },
+        imageText: DEFAULT_IMAGE_ALIAS,
+      };
+    }
+    throw new LockiError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  return parseRepositoryConfig(text, file, arch);
+}
+
+/** Parses and validates the text of a `locki.toml`; `file` is only used in messages. */
+export function parseRepositoryConfig(
+  text: string,
+  file: string,
+  arch: Architecture,
+): RepositoryConfig {
+  let table: Record<string, unknown>;
+  try {
+    table = parse(text) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      throw new LockiError(
+        `invalid TOML in ${file} at line ${error.line}, column ${error.column}: ${
+          error.message.split("\n")[0]
+        }`,
+        "fix the syntax, or delete the file to use the default image",
+      );
+    }
+    throw error;
+  }
+
+  const known = ["incus_image"];
+  const unknown = Object.keys(table).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    throw new LockiError(
+      `unknown key${unknown.length > 1 ? "s" : ""} in ${file}: ${unknown.join(", ")}`,
+      `the keys Locki reads are: ${known.join(", ")}`,
+    );
+  }
+
+  const setting = table["incus_image"];
+  if (setting === undefined) {
+    return { image: { kind: "alias", alias: DEFAULT_IMAGE_ALIAS }, imageText: DEFAULT_IMAGE_ALIAS };
+  }
+  let chosen: unknown = setting;
+  let keyPath = "incus_image";
+  if (typeof setting === "object" && setting !== null && !Array.isArray(setting)) {
+    const perArch = setting as Record<string, unknown>;
+    const wrong = Object.keys(perArch).filter((key) =>
+      !(ARCHITECTURES as readonly string[]).includes(key)
+    );
+    if (wrong.length > 0) {
+      throw invalidImage(file, `incus_image.${wrong[0]}`, `'${wrong[0]}' is not an architecture`);
+    }
+    keyPath = `incus_image.${arch}`;
+    chosen = perArch[arch];
+    if (chosen === undefined) {
+      throw invalidImage(
+        file,
+        keyPath,
+        `no image is set for this machine's architecture (${arch})`,
+      );
+    }
+  }
+  if (typeof chosen !== "string" || chosen.trim() === "") {
+    throw invalidImage(file, keyPath, `expected a non-empty string, got ${JSON.stringify(chosen)}`);
+  }
+  return { image: classifyImage(chosen, file, keyPath), imageText: chosen };
+}
+
+/** Decides whether an image setting is a local alias, a remote image or a tarball path. */
+export function classifyImage(value: string, file: string, keyPath: string): ImageSource {
+  const looksLikePath = value.startsWith("./") || value.startsWith("../") ||
+    value.startsWith("/") ||
+    ARCHIVE_SUFFIX.test(value) || /[*?[]/.test(value);
+  if (looksLikePath) {
+    if (isAbsolute(value) || normalize(value).startsWith("..")) {
+      throw invalidImage(file, keyPath, `the path '${value}' must stay inside the repository`);
+    }
+    return { kind: "file", pattern: normalize(value) };
+  }
+  const colon = value.indexOf(":");
+  if (colon > 0) {
+    const remote = value.slice(0, colon);
+    const image = value.slice(colon + 1);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(remote) || image === "" || /\s/.test(image)) {
+      throw invalidImage(file, keyPath, `'${value}' is not of the form remote:image`);
+    }
+    return { kind: "remote", remote, image };
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(value)) {
+    throw invalidImage(file, keyPath, `'${value}' is not a valid image alias`);
+  }
+  return { kind: "alias", alias: value };
+}
+
+function invalidImage(file: string, keyPath: string, problem: string): LockiError {
+  return new LockiError(
+    `invalid ${keyPath} in ${file}: ${problem}`,
+    `allowed forms:\n  ${IMAGE_FORMS}`,
+  );
+}
+
+/** Returns whether `path` lies inside `root` after normalising `..` (symlinks are not followed). */
+export function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+}
+
+/** Settings read from `~/.locki/config.toml`. */
+export interface UserConfig {
+  /** Backend chosen by the user; undefined means pick the platform default. */
+  backend?: "incus" | "lima";
+  /** Unix socket of the Incus server for the `incus` backend. */
+  incusSocket?: string;
+}
+
+/** Reads `~/.locki/config.toml` (path given); a missing file gives an empty config. */
+export async function loadUserConfig(file: string): Promise<UserConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw new LockiError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  let table: Record<string, unknown>;
+  try {
+    table = parse(text) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      throw new LockiError(
+        `invalid TOML in ${file} at line ${error.line}, column ${error.column}`,
+        "fix the syntax",
+      );
+    }
+    throw error;
+  }
+  const problems: string[] = [];
+  const config: UserConfig = {};
+  for (const [key, value] of Object.entries(table)) {
+    if (key === "backend") {
+      if (value === "incus" || value === "lima") config.backend = value;
+      else problems.push(`backend: expected "incus" or "lima", got ${JSON.stringify(value)}`);
+    } else if (key === "incus") {
+      const section = (typeof value === "object" && value !== null ? value : {}) as Record<
+        string,
+        unknown
+      >;
+      for (const [subKey, subValue] of Object.entries(section)) {
+        if (subKey === "socket" && typeof subValue === "string" && isAbsolute(subValue)) {
+          config.incusSocket = subValue;
+        } else {
+          problems.push(`incus.${subKey}: expected socket = "/absolute/path/unix.socket"`);
+        }
+      }
+    } else {
+      problems.push(`${key}: unknown key (known: backend, incus.socket)`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new LockiError(
+      `invalid settings in ${file}:\n  ${problems.join("\n  ")}`,
+      "fix or remove those keys",
+    );
+  }
+  return config;
+}

@@ -1,0 +1,72 @@
+import type { ContainerSpec, DeviceConfig } from "../vm/backend.ts";
+import type { LockiPaths } from "./paths.ts";
+import type { SandboxRecord } from "./sandbox_store.ts";
+
+/** Where the shared cache volume is mounted in every sandbox. */
+export const CACHE_PATH = "/var/cache/locki";
+
+/** Home folder of the sandbox user (container root), backed by `~/.locki/home`. */
+export const SANDBOX_HOME = "/root";
+
+/** First entry of PATH inside a sandbox; the git and gh shims live there. */
+export const SHIM_PATH = "/opt/locki/bin";
+
+/** Environment every process in a sandbox gets, through the container's `environment.*` config. */
+export function sandboxEnvironment(record: SandboxRecord): Record<string, string> {
+  return {
+    PATH: `${SHIM_PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: SANDBOX_HOME,
+    IS_SANDBOX: "1",
+    LOCKI_SANDBOX: record.id,
+    LOCKI_BRANCH: record.branch,
+    LOCKI_WORKTREE: record.worktree,
+    // Package and tool caches go to the volume every sandbox shares, so the
+    // second sandbox does not download what the first one already did.
+    XDG_CACHE_HOME: `${CACHE_PATH}/xdg`,
+    npm_config_cache: `${CACHE_PATH}/npm`,
+    PIP_CACHE_DIR: `${CACHE_PATH}/pip`,
+    GOMODCACHE: `${CACHE_PATH}/go/mod`,
+    GOCACHE: `${CACHE_PATH}/go/build`,
+  };
+}
+
+/**
+ * Builds the container for a sandbox: unprivileged, with the host user's uid
+ * and gid mapped to container root so files written in the worktree belong
+ * to that user on the host, the worktree at its host path, the shared home,
+ * and the shared cache volume.
+ */
+export function buildContainerSpec(
+  record: SandboxRecord,
+  paths: LockiPaths,
+  image: string,
+  cacheDevice: DeviceConfig,
+  host: { uid: number; gid: number },
+): ContainerSpec {
+  const config: Record<string, string> = {
+    "raw.idmap": `uid ${host.uid} 0\ngid ${host.gid} 0`,
+    // Nesting lets Docker and other container tools run inside the sandbox.
+    "security.nesting": "true",
+    "user.locki.id": record.id,
+    "user.locki.branch": record.branch,
+    "user.locki.repo": record.repoRoot,
+    "user.locki.worktree": record.worktree,
+    "user.locki.owner": String(host.uid),
+  };
+  for (const [key, value] of Object.entries(sandboxEnvironment(record))) {
+    config[`environment.${key}`] = value;
+  }
+  // NOTE: when the worktree lies under the host's /root (Locki run as root
+  // without LOCKI_HOME), its mount point nests inside the shared home, and
+  // Incus creates the empty mount-point folders in ~/.locki/home.
+  return {
+    name: record.container,
+    image,
+    config,
+    devices: {
+      "locki-worktree": { type: "disk", source: record.worktree, path: record.worktree },
+      "locki-home": { type: "disk", source: paths.home, path: SANDBOX_HOME },
+      "locki-cache": cacheDevice,
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { Engine } from "./sandbox.ts";
+import { listRecords } from "./sandbox_store.ts";
+import { type WorktreeState, worktreeState } from "./worktree_status.ts";
+
+/** One row of `locki ls`. */
+export interface SandboxSummary {
+  branch: string;
+  id: string;
+  /** Container state from the backend, or "missing" when the container is gone. */
+  state: string;
+  worktree: string;
+  changes: WorktreeState;
+  repository: string;
+  container: string;
+  image: string;
+  createdAt: string;
+}
+
+/** Lists sandboxes of the repository whose `.git` folder is `commonDir`, or of every repository when undefined. */
+export async function listSandboxes(
+  engine: Engine,
+  commonDir: string | undefined,
+): Promise<SandboxSummary[]> {
+  const records = (await listRecords(engine.paths)).filter((record) =>
+    commonDir === undefined || record.commonDir === commonDir
+  );
+  if (records.length === 0) return [];
+  const containers = new Map((await engine.backend.list()).map((info) => [info.name, info]));
+  return await Promise.all(records.map(async (record) => ({
+    branch: record.branch,
+    id: record.id,
+    state: containers.get(record.container)?.state ?? "missing",
+    worktree: record.worktree,
+    changes: await worktreeState(record.worktree),
+    repository: record.repoRoot,
+    container: record.container,
+    image: record.image,
+    createdAt: record.createdAt,
+  })));
+}

@@ -1,0 +1,319 @@
+import { join, relative } from "node:path";
+import type { Backend } from "../vm/backend.ts";
+import { type Architecture, ARCHITECTURES, isInside, loadRepositoryConfig } from "./config.ts";
+import { buildContainerSpec, CACHE_PATH } from "./container_spec.ts";
+import { InterruptedError, LockiError, UsageError } from "./errors.ts";
+import { git, gitOk } from "./git.ts";
+import { withLock } from "./lock.ts";
+import { containerName, sandboxId, validateBranchName } from "./naming.ts";
+import { type Progress, warn } from "./output.ts";
+import type { LockiPaths } from "./paths.ts";
+import { resolveImage } from "./image.ts";
+import {
+  branchExists,
+  findRepository,
+  headCommit,
+  type Repository,
+  worktreeOfBranch,
+} from "./repository.ts";
+import {
+  deleteRecord,
+  listRecords,
+  readRecord,
+  type SandboxRecord,
+  writeRecord,
+} from "./sandbox_store.ts";
+
+/** What every engine operation needs: where Locki keeps its files, the backend, and progress output. */
+export interface Engine {
+  paths: LockiPaths;
+  backend: Backend;
+  progress: Progress;
+  /** Aborted on Ctrl-C; creation rolls back what it made so far. */
+  signal?: AbortSignal;
+}
+
+/** The repository and branch a command acts on. */
+export interface Target {
+  repo: Repository;
+  branch: string;
+  /** The record, when the branch was taken from the Locki worktree the user is in. */
+  record?: SandboxRecord;
+}
+
+/**
+ * Finds the repository containing `cwd` and the branch to act on: `branch`
+ * when given, else the branch of the Locki worktree that contains `cwd`.
+ */
+export async function resolveTarget(
+  engine: Engine,
+  cwd: string,
+  branch: string | undefined,
+): Promise<Target> {
+  const repo = await findRepository(cwd);
+  if (branch !== undefined) {
+    await validateBranchName(branch);
+    return { repo, branch };
+  }
+  const record = (await listRecords(engine.paths)).find((candidate) =>
+    candidate.worktree === repo.currentTop
+  );
+  if (!record) {
+    throw new UsageError(
+      `no branch given, and ${repo.currentTop} is not a Locki worktree`,
+      "name the branch, for example: locki shell fix-42",
+    );
+  }
+  return { repo, branch: record.branch, record };
+}
+
+/** Returns the architecture name used in `locki.toml` for this machine. */
+export function hostArchitecture(): Architecture {
+  const arch = Deno.build.arch as string;
+  if ((ARCHITECTURES as readonly string[]).includes(arch)) return arch as Architecture;
+  throw new LockiError(
+    `unsupported architecture ${arch}`,
+    `Locki runs on ${ARCHITECTURES.join(" and ")}`,
+  );
+}
+
+/**
+ * Returns the sandbox for `target`, creating whatever is missing: branch,
+ * worktree, record, container. A sandbox that exists is reused and its
+ * container started. A failed or interrupted creation removes what this call
+ * made, so a retry starts clean; a lock keeps concurrent calls apart.
+ */
+export async function ensureSandbox(engine: Engine, target: Target): Promise<SandboxRecord> {
+  const { repo, branch } = target;
+  const id = sandboxId(repo.name, repo.commonDir, branch);
+  return await withLock(engine.paths, id, async () => {
+    const existing = await readRecord(engine.paths, id);
+    if (existing && (existing.commonDir !== repo.commonDir || existing.branch !== branch)) {
+      throw new LockiError(
+        `sandbox id ${id} is already used by branch '${existing.branch}' of ${existing.repoRoot}`,
+        `remove that sandbox first (cd ${existing.repoRoot} && locki rm ${existing.branch})`,
+      );
+    }
+    engine.progress.step(`checking the ${engine.backend.name} backend`);
+    await engine.backend.ensureReady((message) => engine.progress.step(message));
+    if (existing) return await reuseSandbox(engine, repo, existing);
+    return await createSandbox(engine, repo, branch, id);
+  });
+}
+
+async function createSandbox(
+  engine: Engine,
+  repo: Repository,
+  branch: string,
+  id: string,
+): Promise<SandboxRecord> {
+  const { paths, backend, progress } = engine;
+  const undo: Array<{ what: string; run: () => Promise<unknown> }> = [];
+  const checkpoint = () => {
+    if (engine.signal?.aborted) throw new InterruptedError(`creating the sandbox for '${branch}'`);
+  };
+  try {
+    const config = await loadRepositoryConfig(repo.root, hostArchitecture());
+    const worktree = join(paths.worktrees, id);
+    const record: SandboxRecord = {
+      version: 1,
+      id,
+      branch,
+      repoRoot: repo.root,
+      commonDir: repo.commonDir,
+      worktree,
+      container: containerName(id),
+      backend: backend.name,
+      image: config.imageText,
+      createdBranch: false,
+      createdAt: new Date().toISOString(),
+    };
+
+    if (await branchExists(repo, branch)) {
+      const checkedOut = await worktreeOfBranch(repo, branch);
+      if (checkedOut) {
+        throw new LockiError(
+          `branch '${branch}' is already checked out at ${checkedOut}`,
+          checkedOut === repo.root
+            ? `switch that checkout to another branch (git switch -), or pick another branch name`
+            : `remove that worktree (git worktree remove ${checkedOut}) or pick another branch name`,
+        );
+      }
+    } else {
+      const head = await headCommit(repo);
+      progress.step(`creating branch ${branch}`);
+      await gitOk(
+        ["branch", "--no-track", "--", branch, head],
+        repo.root,
+        `creating branch '${branch}'`,
+      );
+      record.createdBranch = true;
+      undo.push({ what: `branch ${branch}`, run: () => deleteBranchIfAt(repo, branch, head) });
+    }
+    checkpoint();
+
+    progress.step(`creating worktree ${worktree}`);
+    await prepareWorktreeFolder(worktree);
+    await addWorktree(repo, worktree, branch);
+    undo.push({ what: `worktree ${worktree}`, run: () => removeWorktree(repo, worktree) });
+    await initSubmodules(engine, worktree);
+    checkpoint();
+
+    await writeRecord(paths, record);
+    undo.push({ what: "sandbox record", run: () => deleteRecord(paths, id) });
+
+    await createContainer(engine, repo, record, config.image);
+    undo.push({
+      what: `container ${record.container}`,
+      run: () => backend.delete(record.container),
+    });
+    checkpoint();
+
+    progress.step(`starting container ${record.container}`);
+    await backend.start(record.container, engine.signal);
+    checkpoint();
+    return record;
+  } catch (error) {
+    progress.fail();
+    const failures: string[] = [];
+    for (const step of undo.reverse()) {
+      await step.run().catch((undoError) =>
+        failures.push(`${step.what}: ${(undoError as Error).message}`)
+      );
+    }
+    if (failures.length > 0) {
+      throw new LockiError(
+        `${(error as Error).message}\nrolling back also failed for ${failures.join("; ")}`,
+        "fix the cause, then run `locki rm --force` on the branch to clean up",
+      );
+    }
+    if (engine.signal?.aborted && !(error instanceof InterruptedError)) {
+      throw new InterruptedError(`creating the sandbox for '${branch}'`);
+    }
+    throw error;
+  }
+}
+
+async function reuseSandbox(
+  engine: Engine,
+  repo: Repository,
+  record: SandboxRecord,
+): Promise<SandboxRecord> {
+  const { backend, progress } = engine;
+  if (!await pathExists(record.worktree)) {
+    progress.step(`worktree ${record.worktree} was deleted; recreating it`);
+    await git(["worktree", "prune"], repo.root);
+    if (!await branchExists(repo, record.branch)) {
+      throw new LockiError(
+        `the worktree of '${record.branch}' was deleted and the branch no longer exists`,
+        `run \`locki rm ${record.branch}\` to clean up, then start again`,
+      );
+    }
+    await prepareWorktreeFolder(record.worktree);
+    await addWorktree(repo, record.worktree, record.branch);
+  }
+  const container = await backend.get(record.container);
+  if (!container) {
+    const config = await loadRepositoryConfig(repo.root, hostArchitecture());
+    await createContainer(engine, repo, record, config.image);
+  }
+  if (!container || container.state !== "Running") {
+    progress.step(`starting container ${record.container}`);
+    await backend.start(record.container, engine.signal);
+  }
+  return record;
+}
+
+async function createContainer(
+  engine: Engine,
+  repo: Repository,
+  record: SandboxRecord,
+  image: Parameters<typeof resolveImage>[1],
+): Promise<void> {
+  const { backend, progress, paths } = engine;
+  const imageRef = await resolveImage(repo, image, hostArchitecture());
+  const local = await backend.ensureImage(imageRef, (message) => progress.step(message));
+  const cache = await backend.sharedVolumeDevice(`locki-cache-${Deno.uid() ?? 0}`, CACHE_PATH);
+  progress.step(`creating container ${record.container} from ${local}`);
+  const spec = buildContainerSpec(record, paths, local, cache, {
+    uid: Deno.uid() ?? 0,
+    gid: Deno.gid() ?? 0,
+  });
+  await backend.create(spec, engine.signal);
+}
+
+/** Removes an empty leftover folder at `worktree`; refuses to touch one with content. */
+async function prepareWorktreeFolder(worktree: string): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(worktree));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (entries.length > 0) {
+    throw new LockiError(
+      `${worktree} already exists and is not a worktree Locki knows about`,
+      "move that folder away (it may hold work) and run the command again",
+    );
+  }
+  await Deno.remove(worktree);
+}
+
+async function addWorktree(repo: Repository, worktree: string, branch: string): Promise<void> {
+  const result = await git(["worktree", "add", "--quiet", worktree, branch], repo.root);
+  if (result.code !== 0) {
+    await Deno.remove(worktree, { recursive: true }).catch(() => {});
+    await git(["worktree", "prune"], repo.root);
+    const detail = result.stderr.trim();
+    throw new LockiError(
+      `creating the worktree for '${branch}' at ${worktree} failed: ${detail}`,
+      /No space left/i.test(detail) ? "free disk space and run the command again" : undefined,
+    );
+  }
+}
+
+async function removeWorktree(repo: Repository, worktree: string): Promise<void> {
+  await git(["worktree", "remove", "--force", "--force", worktree], repo.root);
+  await Deno.remove(worktree, { recursive: true }).catch(() => {});
+  await git(["worktree", "prune"], repo.root);
+}
+
+/** Deletes `branch` only if it still points at `commit`, so no commit made meanwhile is lost. */
+async function deleteBranchIfAt(repo: Repository, branch: string, commit: string): Promise<void> {
+  await gitOk(
+    ["update-ref", "-d", `refs/heads/${branch}`, commit],
+    repo.root,
+    `deleting branch '${branch}'`,
+  );
+}
+
+/** Initialises submodules in a new worktree; a failure is reported but does not stop the sandbox. */
+async function initSubmodules(engine: Engine, worktree: string): Promise<void> {
+  if (!await pathExists(join(worktree, ".gitmodules"))) return;
+  engine.progress.step("initialising submodules");
+  const result = await git(["submodule", "update", "--init", "--recursive"], worktree);
+  if (result.code !== 0) {
+    engine.progress.fail();
+    const reason = result.stderr.trim().split("\n").slice(-3).join("\n  ");
+    warn(
+      `submodules were not initialised in ${worktree}, so the sandbox starts without them:\n  ${reason}`,
+    );
+  }
+}
+
+/** Path of `cwd` inside the sandbox: the same path when it lies in the worktree, else the worktree root. */
+export function sandboxDirectory(record: SandboxRecord, cwd: string): string {
+  if (isInside(record.worktree, cwd)) return join(record.worktree, relative(record.worktree, cwd));
+  return record.worktree;
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,63 @@
+import { Command, CommanderError } from "commander";
+import denoConfig from "./deno.json" with { type: "json" };
+import { registerLs } from "./commands/ls.ts";
+import { registerRm } from "./commands/rm.ts";
+import { registerShell } from "./commands/shell.ts";
+import { registerVm } from "./commands/vm.ts";
+import { LockiError } from "./core/errors.ts";
+import { dim, red } from "./core/output.ts";
+import { BackendError } from "./vm/backend.ts";
+
+/**
+ * Builds the CLI. Arguments after the first `--` are passed to the program
+ * run in the sandbox untouched, so they are split off before commander
+ * parses the rest.
+ */
+export function buildProgram(trailing: string[]): Command {
+  const program = new Command()
+    .name("locki")
+    .description(
+      "Run AI coding agents in isolated sandboxes: one git worktree and one Incus container per branch.",
+    )
+    .version(`locki ${denoConfig.version} (deno ${Deno.version.deno})`, "-V, --version")
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerShell(program, trailing);
+  registerLs(program);
+  registerRm(program);
+  registerVm(program);
+  return program;
+}
+
+async function main(args: string[]): Promise<number> {
+  const dash = args.indexOf("--");
+  const own = dash === -1 ? args : args.slice(0, dash);
+  const trailing = dash === -1 ? [] : args.slice(dash + 1);
+  const program = buildProgram(trailing);
+  try {
+    await program.parseAsync(own, { from: "user" });
+    return typeof Deno.exitCode === "number" ? Deno.exitCode : 0;
+  } catch (error) {
+    return report(error);
+  }
+}
+
+function report(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // commander has printed help, the version or its own usage error already.
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof LockiError || error instanceof BackendError) {
+    console.error(`${red("locki: error:")} ${error.message}`);
+    if (error.hint) console.error(`${dim("hint:")} ${error.hint}`);
+    return error instanceof LockiError ? error.exitCode : 1;
+  }
+  console.error(
+    `${red("locki: unexpected error:")} ${error instanceof Error ? error.stack : String(error)}`,
+  );
+  return 70;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
