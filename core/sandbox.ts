@@ -200,6 +200,7 @@ async function reuseSandbox(
   record: SandboxRecord,
 ): Promise<SandboxRecord> {
   const { backend, progress } = engine;
+  let recreatedWorktree = false;
   if (!await pathExists(record.worktree)) {
     progress.step(`worktree ${record.worktree} was deleted; recreating it`);
     await git(["worktree", "prune"], repo.root);
@@ -211,8 +212,16 @@ async function reuseSandbox(
     }
     await prepareWorktreeFolder(record.worktree);
     await addWorktree(repo, record.worktree, record.branch);
+    recreatedWorktree = true;
   }
-  const container = await backend.get(record.container);
+  let container = await backend.get(record.container);
+  if (container && recreatedWorktree && container.state !== "Stopped") {
+    // The running container still has the deleted folder mounted; a restart
+    // mounts the new one.
+    progress.step(`restarting container ${record.container} to mount the new worktree`);
+    await backend.stop(record.container);
+    container = { ...container, state: "Stopped" };
+  }
   if (!container) {
     const config = await loadRepositoryConfig(repo.root, hostArchitecture());
     await createContainer(engine, repo, record, config.image);

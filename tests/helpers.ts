@@ -1,0 +1,173 @@
+/**
+ * Helpers for the end-to-end tests: real git repositories in temporary
+ * folders, the real `locki` CLI run as a subprocess, and clean-up of the
+ * Incus containers each test made. Every test gets its own LOCKI_HOME.
+ */
+import { join } from "node:path";
+
+export const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export const MAIN = join(PROJECT_ROOT, "main.ts");
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program and captures its output; never throws on a non-zero exit. */
+export async function run(
+  argv: string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string; clearEnv?: boolean } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: options.clearEnv,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Runs git and returns trimmed stdout; throws with git's message on failure. */
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const result = await run(["git", ...args], { cwd });
+  if (result.code !== 0) throw new Error(`git ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** A temporary Locki home plus a repository with one commit, removed with its containers by `dispose`. */
+export class Fixture {
+  readonly root: string;
+  readonly lockiHome: string;
+  readonly repo: string;
+
+  private constructor(root: string, repoName: string) {
+    this.root = root;
+    this.lockiHome = join(root, "locki-home");
+    this.repo = join(root, repoName);
+  }
+
+  static async create(repoName = "app"): Promise<Fixture> {
+    const root = await Deno.makeTempDir({ prefix: "locki-test-" });
+    const fixture = new Fixture(root, repoName);
+    await Deno.mkdir(fixture.repo);
+    await initRepository(fixture.repo);
+    return fixture;
+  }
+
+  /** Runs `locki` with this fixture's LOCKI_HOME and no colours. */
+  locki(
+    args: string[],
+    options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
+  ) {
+    return run(["deno", "run", "-A", "--quiet", MAIN, ...args], {
+      cwd: options.cwd ?? this.repo,
+      stdin: options.stdin,
+      env: { LOCKI_HOME: this.lockiHome, NO_COLOR: "1", ...options.env },
+    });
+  }
+
+  /** Runs `locki` and fails the test with its output when it exits non-zero. */
+  async lockiOk(
+    args: string[],
+    options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
+  ) {
+    const result = await this.locki(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `locki ${
+          args.join(" ")
+        } exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+      );
+    }
+    return result;
+  }
+
+  /** Parses `locki ls --all --json`. */
+  async sandboxes(): Promise<Array<Record<string, string>>> {
+    const result = await this.lockiOk(["ls", "--all", "--json"]);
+    return JSON.parse(result.stdout);
+  }
+
+  /** Deletes the containers whose worktree lies in this fixture, then the folder. */
+  async dispose(): Promise<void> {
+    await deleteContainersUnder(this.lockiHome);
+    await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Creates a repository with an identity and one commit on `main`. */
+export async function initRepository(path: string): Promise<void> {
+  await git(path, "init", "-q", "-b", "main");
+  await git(path, "config", "user.email", "dev@example.com");
+  await git(path, "config", "user.name", "Dev");
+  await Deno.writeTextFile(join(path, "README.md"), "# app\n");
+  await git(path, "add", "README.md");
+  await git(path, "commit", "-q", "-m", "initial commit");
+}
+
+interface IncusInstance {
+  name: string;
+  status: string;
+  created_at: string;
+  config: Record<string, string>;
+  devices: Record<string, Record<string, string>>;
+}
+
+/** Lists every Incus container Locki labelled, through the CLI, independently of Locki's own code. */
+export async function incusContainers(): Promise<IncusInstance[]> {
+  const result = await run(["incus", "list", "--format", "json"]);
+  if (result.code !== 0) throw new Error(`incus list failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as IncusInstance[]).filter((item) =>
+    item.config["user.locki.id"]
+  );
+}
+
+export async function containersUnder(lockiHome: string): Promise<IncusInstance[]> {
+  return (await incusContainers()).filter((item) =>
+    (item.config["user.locki.worktree"] ?? "").startsWith(lockiHome + "/")
+  );
+}
+
+export async function deleteContainersUnder(lockiHome: string): Promise<void> {
+  for (const item of await containersUnder(lockiHome)) {
+    await run(["incus", "delete", "--force", item.name]);
+  }
+}
+
+/** Runs a command in a container with the incus CLI, bypassing Locki. */
+export function incusExec(container: string, ...argv: string[]): Promise<RunResult> {
+  return run(["incus", "exec", container, "--", ...argv]);
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Snapshot of a repository's refs, HEAD and worktree list, to prove a refused command changed nothing. */
+export async function repositoryState(repo: string): Promise<string> {
+  const refs = await git(repo, "for-each-ref", "--format=%(refname) %(objectname)");
+  const head = await git(repo, "rev-parse", "HEAD");
+  const worktrees = await git(repo, "worktree", "list", "--porcelain");
+  const status = await git(repo, "status", "--porcelain");
+  return [refs, head, worktrees, status].join("\n--\n");
+}
