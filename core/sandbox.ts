@@ -1,4 +1,4 @@
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { Backend } from "../vm/backend.ts";
 import { type Architecture, ARCHITECTURES, isInside, loadRepositoryConfig } from "./config.ts";
 import { buildContainerSpec, CACHE_PATH } from "./container_spec.ts";
@@ -29,7 +29,11 @@ export interface Engine {
   paths: LockiPaths;
   backend: Backend;
   progress: Progress;
-  /** Aborted on Ctrl-C; creation rolls back what it made so far. */
+  /**
+   * Aborted on Ctrl-C. Steps are not cut short, because Incus finishes an
+   * operation whose client went away; creation checks the signal between
+   * steps and rolls back what it made so far.
+   */
   signal?: AbortSignal;
 }
 
@@ -170,7 +174,7 @@ async function createSandbox(
     checkpoint();
 
     progress.step(`starting container ${record.container}`);
-    await backend.start(record.container, engine.signal);
+    await backend.start(record.container);
     checkpoint();
     return record;
   } catch (error) {
@@ -228,7 +232,7 @@ async function reuseSandbox(
   }
   if (!container || container.state !== "Running") {
     progress.step(`starting container ${record.container}`);
-    await backend.start(record.container, engine.signal);
+    await backend.start(record.container);
   }
   return record;
 }
@@ -248,7 +252,7 @@ async function createContainer(
     uid: Deno.uid() ?? 0,
     gid: Deno.gid() ?? 0,
   });
-  await backend.create(spec, engine.signal);
+  await backend.create(spec);
 }
 
 /** Removes an empty leftover folder at `worktree`; refuses to touch one with content. */
@@ -277,7 +281,9 @@ async function addWorktree(repo: Repository, worktree: string, branch: string): 
     const detail = result.stderr.trim();
     throw new LockiError(
       `creating the worktree for '${branch}' at ${worktree} failed: ${detail}`,
-      /No space left/i.test(detail) ? "free disk space and run the command again" : undefined,
+      /No space left|unable to write|Could not reset index/i.test(detail)
+        ? `check free disk space (df -h ${dirname(worktree)}), free some, and run the command again`
+        : undefined,
     );
   }
 }

@@ -133,13 +133,13 @@ export async function incusContainers(): Promise<IncusInstance[]> {
   const result = await run(["incus", "list", "--format", "json"]);
   if (result.code !== 0) throw new Error(`incus list failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as IncusInstance[]).filter((item) =>
-    item.config["user.locki.id"]
+    item.config?.["user.locki.id"]
   );
 }
 
 export async function containersUnder(lockiHome: string): Promise<IncusInstance[]> {
   return (await incusContainers()).filter((item) =>
-    (item.config["user.locki.worktree"] ?? "").startsWith(lockiHome + "/")
+    (item.config?.["user.locki.worktree"] ?? "").startsWith(lockiHome + "/")
   );
 }
 

@@ -62,6 +62,12 @@ export class IncusBackend implements Backend {
     };
     let server: any;
     try {
+      await Deno.stat(this.socketPath);
+    } catch (error) {
+      status.problems.push(describeConnectError(this.socketPath, error));
+      return status;
+    }
+    try {
       server = await this.#client.request("GET", "/1.0");
     } catch (error) {
       status.problems.push(describeConnectError(this.socketPath, error));
@@ -183,10 +189,21 @@ export class IncusBackend implements Backend {
     if (!info) return;
     if (info.state !== "Stopped") await this.#changeState(name, "stop", undefined, true);
     await this.#wrap(`deleting container ${name}`, async () => {
-      try {
-        await this.#client.request("DELETE", `/1.0/instances/${encodeURIComponent(name)}`);
-      } catch (error) {
-        if (!(error instanceof IncusApiError && error.status === 404)) throw error;
+      // Another client's operation on the container (a start, say) makes the
+      // server refuse with "busy" until it ends, so wait for that briefly.
+      for (let attempt = 0;; attempt++) {
+        try {
+          await this.#client.request("DELETE", `/1.0/instances/${encodeURIComponent(name)}`);
+          return;
+        } catch (error) {
+          if (error instanceof IncusApiError && error.status === 404) return;
+          const busy = error instanceof IncusApiError && /busy|running/i.test(error.message);
+          if (!busy || attempt >= 20) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          if ((await this.get(name))?.state === "Running") {
+            await this.#changeState(name, "stop", undefined, true);
+          }
+        }
       }
     });
   }
@@ -321,7 +338,10 @@ const GROUP_HINT =
   "add the user to the incus-admin group (sudo usermod -aG incus-admin $USER) and log in again";
 
 function describeConnectError(socket: string, error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  let message = error instanceof Error ? error.message : String(error);
+  // fetch wraps socket errors in a TypeError whose cause has the detail.
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) message += `: ${cause.message}`;
   if (/No such file|not found|ENOENT|Connection refused|ECONNREFUSED/i.test(message)) {
     return `Incus is not installed or its daemon is not running (no server at ${socket}); ${SETUP_HINT}`;
   }
