@@ -76,11 +76,12 @@ properties:
 EOF
 
 step "packing and importing as '$alias_name'"
-tar -C "$work" -czf "$work/metadata.tar.gz" metadata.yaml
-tar -C "$rootfs" --numeric-owner -czf "$work/rootfs.tar.gz" .
+# A unified tarball (metadata.yaml beside rootfs/) so that `incus image
+# export` gives one file that can be imported again elsewhere.
+tar -C "$work" --numeric-owner -czf "$work/image.tar.gz" metadata.yaml rootfs
 if incus image info "$alias_name" >/dev/null 2>&1; then
   incus image delete "$alias_name"
 fi
-incus image import "$work/metadata.tar.gz" "$work/rootfs.tar.gz" --alias "$alias_name" >/dev/null
+incus image import "$work/image.tar.gz" --alias "$alias_name" >/dev/null
 incus image set-property "$alias_name" locki.recipe "$recipe"
 step "image '$alias_name' imported"

@@ -140,6 +140,15 @@ export class IncusBackend implements Backend {
     const digest = await sha256File(request.path);
     const alias = `locki-file-${digest.slice(0, 16)}`;
     if (await this.#client.find(`/1.0/images/aliases/${alias}`)) return alias;
+    // A unified tarball's fingerprint is the SHA-256 of the file, so the same
+    // image imported earlier under another name only needs the alias.
+    if (await this.#client.find(`/1.0/images/${digest}`)) {
+      await this.#wrap(
+        `naming image ${digest.slice(0, 12)}`,
+        () => this.#client.request("POST", "/1.0/images/aliases", { name: alias, target: digest }),
+      );
+      return alias;
+    }
     progress(`importing image ${request.path}`);
     await this.#cli(["image", "import", request.path, "--alias", alias], {
       what: `importing image ${request.path}`,
