@@ -1,5 +1,3 @@
-import { CommandBuilder } from "dax";
-
 /** Output of a finished child process. */
 export interface ProcessResult {
   code: number;
@@ -20,24 +18,44 @@ export interface RunOptions {
  * 127 with the error in `stderr`, as a shell would.
  */
 export async function runProcess(argv: string[], options: RunOptions = {}): Promise<ProcessResult> {
-  let builder = new CommandBuilder()
-    .command(argv)
-    .noThrow()
-    .stdout("piped")
-    .stderr("piped")
-    .stdin(options.stdin === undefined ? "null" : new TextEncoder().encode(options.stdin));
-  if (options.cwd) builder = builder.cwd(options.cwd);
-  if (options.env) builder = builder.env(options.env);
+  const env: Record<string, string> = {};
+  const removed: string[] = [];
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) removed.push(key);
+    else env[key] = value;
+  }
+  const inherited = removed.length > 0 ? Deno.env.toObject() : undefined;
+  if (inherited) { for (const key of removed) delete inherited[key]; }
+  let child: Deno.ChildProcess;
   try {
-    const result = await builder;
-    return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      cwd: options.cwd,
+      env: inherited ? { ...inherited, ...env } : env,
+      clearEnv: inherited !== undefined,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
   } catch (error) {
     return {
       code: 127,
       stdout: "",
-      stderr: String(error instanceof Error ? error.message : error),
+      stderr: error instanceof Error ? error.message : String(error),
     };
   }
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }
 
 /**

@@ -126,6 +126,25 @@ start_daemon() {
   incus admin waitready --timeout 60
 }
 
+# Every unprivileged container maps to the same host uid range, so per-user
+# kernel limits are shared by all sandboxes. With the defaults (128 inotify
+# instances), systemd in the 17th or so container dies at boot. Values follow
+# Incus's production set-up guide.
+tune_kernel() {
+  local file=/etc/sysctl.d/90-locki-incus.conf
+  local wanted='fs.inotify.max_user_instances = 1048576
+fs.inotify.max_user_watches = 1048576
+fs.inotify.max_queued_events = 1048576
+kernel.keys.maxkeys = 2000
+kernel.keys.maxbytes = 2000000
+vm.max_map_count = 262144'
+  if [ "$(cat "$file" 2>/dev/null)" != "$wanted" ]; then
+    step "raising kernel limits for many containers ($file)"
+    printf '%s\n' "$wanted" >"$file"
+  fi
+  sysctl -q -p "$file" >/dev/null
+}
+
 init_daemon() {
   if ! incus storage show "$pool_name" >/dev/null 2>&1; then
     step "creating btrfs storage pool '$pool_name' ($pool_size loop file)"
@@ -144,7 +163,8 @@ init_daemon() {
 
 main() {
   install_packages
-  [ "$install_deno" = 1 ] && install_deno
+  if [ "$install_deno" = 1 ]; then install_deno; fi
+  tune_kernel
   getent group incus-admin >/dev/null || groupadd --system incus-admin
   for name in "${users[@]}"; do
     [ "$name" = root ] || usermod -aG incus-admin "$name"

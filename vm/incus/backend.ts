@@ -185,6 +185,36 @@ export class IncusBackend implements Backend {
       return;
     }
     await this.#changeState(name, "start", signal);
+    await this.#waitUntilExecutable(name);
+  }
+
+  /**
+   * Waits until a process can be started in a container that was just
+   * started. Right after the start, `incus exec` sometimes fails with
+   * "Failed to retrieve PID of executing child process" on a busy host.
+   */
+  async #waitUntilExecutable(name: string): Promise<void> {
+    const path = `/1.0/instances/${encodeURIComponent(name)}/exec`;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        const result = await this.#client.request("POST", path, {
+          command: ["true"],
+          "wait-for-websocket": false,
+          interactive: false,
+          "record-output": false,
+        });
+        if (result?.return === 0) return;
+        lastError = new Error(`probe exited with ${result?.return}`);
+      } catch (error) {
+        lastError = error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new BackendError(
+      `container ${name} started but runs no processes: ${(lastError as Error).message}`,
+      `look at its log (incus info --show-log ${name}), or delete it with locki rm and retry`,
+    );
   }
 
   async stop(name: string): Promise<void> {
