@@ -196,7 +196,7 @@ export class IncusBackend implements Backend {
   async #waitUntilExecutable(name: string): Promise<void> {
     const path = `/1.0/instances/${encodeURIComponent(name)}/exec`;
     let lastError: unknown;
-    for (let attempt = 0; attempt < 50; attempt++) {
+    for (let attempt = 0; attempt < 200; attempt++) {
       try {
         const result = await this.#client.request("POST", path, {
           command: ["true"],
@@ -209,7 +209,7 @@ export class IncusBackend implements Backend {
       } catch (error) {
         lastError = error;
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new BackendError(
       `container ${name} started but runs no processes: ${(lastError as Error).message}`,
