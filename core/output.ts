@@ -35,7 +35,14 @@ export class Progress {
   #spinner?: ReturnType<typeof yoctoSpinner>;
   readonly #interactive = Deno.stderr.isTerminal() && !Deno.env.get("CI");
 
+  readonly #timed = Boolean(Deno.env.get("LOCKI_DEBUG"));
+
   step(text: string): void {
+    if (this.#timed) {
+      // Milliseconds since the process started, to see where time goes.
+      note(dim(`locki: [${performance.now().toFixed(0)} ms] ${text}`));
+      return;
+    }
     if (!this.#interactive) {
       note(dim(`locki: ${text}`));
       return;

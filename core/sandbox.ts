@@ -176,6 +176,7 @@ async function createSandbox(
     progress.step(`starting container ${record.container}`);
     await backend.start(record.container);
     checkpoint();
+    progress.step("sandbox ready");
     return record;
   } catch (error) {
     progress.fail();
@@ -246,6 +247,7 @@ async function createContainer(
   const { backend, progress, paths } = engine;
   const imageRef = await resolveImage(repo, image, hostArchitecture());
   const local = await backend.ensureImage(imageRef, (message) => progress.step(message));
+  progress.step(`preparing the cache volume`);
   const cache = await backend.sharedVolumeDevice(`locki-cache-${Deno.uid() ?? 0}`, CACHE_PATH);
   progress.step(`creating container ${record.container} from ${local}`);
   const spec = buildContainerSpec(record, paths, local, cache, {

@@ -189,32 +189,22 @@ export class IncusBackend implements Backend {
   }
 
   /**
-   * Waits until a process can be started in a container that was just
-   * started. Right after the start, `incus exec` sometimes fails with
-   * "Failed to retrieve PID of executing child process" on a busy host.
+   * Confirms that a container just started is still running with an init
+   * process. A container whose init dies at boot (a kernel limit, a broken
+   * image) otherwise shows up later as a puzzling `exec` failure.
    */
   async #waitUntilExecutable(name: string): Promise<void> {
-    const path = `/1.0/instances/${encodeURIComponent(name)}/exec`;
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 200; attempt++) {
-      try {
-        const result = await this.#client.request("POST", path, {
-          command: ["true"],
-          "wait-for-websocket": false,
-          interactive: false,
-          "record-output": false,
-        });
-        if (result?.return === 0) return;
-        lastError = new Error(`probe exited with ${result?.return}`);
-      } catch (error) {
-        lastError = error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new BackendError(
-      `container ${name} started but runs no processes: ${(lastError as Error).message}`,
-      `look at its log (incus info --show-log ${name}), or delete it with locki rm and retry`,
+    const state = await this.#wrap(
+      `reading the state of ${name}`,
+      () => this.#client.request("GET", `/1.0/instances/${encodeURIComponent(name)}/state`),
     );
+    if (state?.status !== "Running" || !(state?.pid > 0)) {
+      throw new BackendError(
+        `container ${name} stopped right after it started (state ${state?.status ?? "unknown"})`,
+        `look at its log (incus info --show-log ${name}); on hosts with many containers, raise ` +
+          "fs.inotify.max_user_instances (vm/setup-debian-host.sh does)",
+      );
+    }
   }
 
   async stop(name: string): Promise<void> {
