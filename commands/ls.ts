@@ -30,7 +30,8 @@ export function registerLs(program: Command): void {
       console.log(renderTable(
         head,
         rows.map((row) => {
-          const cells = [row.branch, row.id, row.state, row.changes, row.worktree];
+          const branch = row.branch.length > 40 ? row.branch.slice(0, 39) + "…" : row.branch;
+          const cells = [branch, row.id, row.state, row.changes, row.worktree];
           if (options.all) cells.push(row.repository);
           return cells;
         }),

@@ -41,7 +41,9 @@ export function registerVm(program: Command): void {
     });
 
   vm.command("stop")
-    .description("stop every sandbox container (they restart on the next locki command)")
+    .description(
+      "stop every sandbox container of your user, in every repository (each restarts on its next use)",
+    )
     .action(async () => {
       const engine = await openEngine();
       const stopped = await stopAll(engine);
@@ -50,7 +52,9 @@ export function registerVm(program: Command): void {
     });
 
   vm.command("delete")
-    .description("delete every sandbox container, keeping worktrees, the shared home and settings")
+    .description(
+      "delete every sandbox container of your user, in every repository, keeping worktrees, the shared home and settings",
+    )
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (options: { yes?: boolean }) => {
       const engine = await openEngine();
@@ -66,7 +70,10 @@ export function registerVm(program: Command): void {
           !confirm(
             `delete ${count} sandbox container${count === 1 ? "" : "s"}? Worktrees are kept.`,
           )
-        ) return;
+        ) {
+          console.error("nothing deleted");
+          return;
+        }
       }
       const deleted = await deleteAll(engine);
       engine.progress.done();

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Backend } from "../vm/backend.ts";
 import { IncusBackend } from "../vm/incus/backend.ts";
 import { loadUserConfig } from "./config.ts";
@@ -24,12 +25,18 @@ export async function chooseBackend(
   const choice = (fromEnv as "incus" | "lima" | undefined) ?? config.backend ??
     (Deno.build.os === "linux" ? "incus" : "lima");
   if (choice === "lima") {
+    const where = fromEnv
+      ? "unset LOCKI_BACKEND or set it to incus"
+      : `set backend = "incus" in ${paths.config}`;
     throw new LockiError(
       "the lima backend is not available in this version of Locki",
       Deno.build.os === "linux"
-        ? 'on a Linux host with Incus, set backend = "incus" in ' + paths.config
+        ? `on a Linux host with Incus, ${where}`
         : "run Locki on a Linux host with Incus for now",
     );
   }
-  return new IncusBackend(config.incusSocket ?? IncusBackend.findSocket(env));
+  return new IncusBackend(
+    config.incusSocket ?? IncusBackend.findSocket(env),
+    join(paths.state, "incus-cli"),
+  );
 }

@@ -6,7 +6,7 @@ import { type WorktreeState, worktreeState } from "./worktree_status.ts";
 export interface SandboxSummary {
   branch: string;
   id: string;
-  /** Container state from the backend, or "missing" when the container is gone. */
+  /** Container state from the backend, "missing" when the container is gone, "unknown" when the backend is down. */
   state: string;
   worktree: string;
   changes: WorktreeState;
@@ -25,11 +25,13 @@ export async function listSandboxes(
     commonDir === undefined || record.commonDir === commonDir
   );
   if (records.length === 0) return [];
-  const containers = new Map((await engine.backend.list()).map((info) => [info.name, info]));
+  // The worktrees and their changes are still worth showing when the backend is down.
+  const listed = await engine.backend.list().catch(() => undefined);
+  const containers = new Map((listed ?? []).map((info) => [info.name, info]));
   return await Promise.all(records.map(async (record) => ({
     branch: record.branch,
     id: record.id,
-    state: containers.get(record.container)?.state ?? "missing",
+    state: listed === undefined ? "unknown" : containers.get(record.container)?.state ?? "missing",
     worktree: record.worktree,
     changes: await worktreeState(record.worktree),
     repository: record.repoRoot,

@@ -55,6 +55,17 @@ export function lockiPaths(env: { get(key: string): string | undefined } = Deno.
 /** Creates the folders that must exist before any sandbox is made. */
 export async function ensureLockiFolders(paths: LockiPaths): Promise<void> {
   for (const dir of [paths.worktrees, paths.home, paths.sandboxes, paths.locks, paths.logs]) {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      const expected = error instanceof Deno.errors.NotADirectory ||
+        error instanceof Deno.errors.AlreadyExists ||
+        error instanceof Deno.errors.PermissionDenied;
+      if (!expected) throw error;
+      throw new LockiError(
+        `cannot create ${dir}: ${(error as Error).message}`,
+        `Locki keeps its files in ${paths.root}; point LOCKI_HOME at a folder you can write, or fix that path`,
+      );
+    }
   }
 }

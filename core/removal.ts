@@ -71,6 +71,20 @@ export async function removeSandbox(
     }
 
     if (engine.signal?.aborted) throw new InterruptedError(`removing the sandbox for '${branch}'`);
+    // Stop the container first, so that nothing in the sandbox writes to the
+    // worktree between the last check for changes and its removal.
+    engine.progress.step(`stopping container ${record.container}`);
+    await engine.backend.stop(record.container);
+    if (!options.force) {
+      const late = await worktreeChanges(record.worktree);
+      if (late && late.length > 0) {
+        throw new LockiError(
+          `the sandbox of '${branch}' changed its worktree while it was being removed, so nothing was removed:\n` +
+            late.slice(0, 10).map((line) => `  ${line}`).join("\n"),
+          `its container is stopped now; review the changes (cd ${record.worktree}), then run locki rm again`,
+        );
+      }
+    }
     engine.progress.step(`deleting container ${record.container}`);
     await engine.backend.delete(record.container);
 

@@ -201,6 +201,13 @@ Deno.test("unreachable Incus and missing image are explained", async () => {
     assert.match(down.stderr, /setup-debian-host\.sh/);
     await assertNothingMade(fx, before);
 
+    assert.match(down.stderr, /set INCUS_SOCKET/);
+
+    await fx.lockiOk(["shell", "listed", "--", "true"]);
+    const listing = await fx.lockiOk(["ls", "--json"], { env: { INCUS_SOCKET: join(fx.root, "no-such.socket") } });
+    assert.equal(JSON.parse(listing.stdout)[0].state, "unknown", "ls still lists worktrees without Incus");
+    await fx.lockiOk(["rm", "listed", "--branch"]);
+
     const status = await fx.locki(["vm", "status"], {
       env: { INCUS_SOCKET: join(fx.root, "no-such.socket") },
     });
@@ -219,6 +226,14 @@ Deno.test("unreachable Incus and missing image are explained", async () => {
     const lima = await fx.locki(["shell", "x", "--", "true"], { env: { LOCKI_BACKEND: "lima" } });
     assert.equal(lima.code, 1);
     assert.match(lima.stderr, /lima backend is not available/);
+    assert.match(lima.stderr, /unset LOCKI_BACKEND/);
+
+    const file = join(fx.root, "a-file");
+    await Deno.writeTextFile(file, "");
+    const notFolder = await fx.locki(["ls"], { env: { LOCKI_HOME: file } });
+    assert.equal(notFolder.code, 1);
+    assert.match(notFolder.stderr, /cannot create .*a-file\/worktrees/);
+    assert.match(notFolder.stderr, /point LOCKI_HOME at a folder/);
     await assertNothingMade(fx, withImage);
   } finally {
     await fx.dispose();

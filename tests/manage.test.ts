@@ -191,3 +191,34 @@ Deno.test("vm status, stop and delete", async () => {
     await fx.dispose();
   }
 });
+
+Deno.test("rm never deletes writes racing it", async () => {
+  const fx = await Fixture.create();
+  try {
+    await fx.lockiOk(["shell", "racing", "--", "true"]);
+    const [container] = await containersUnder(fx.lockiHome);
+    // A session that starts writing shortly after rm begins; each write is
+    // logged in the shared home, which rm never deletes.
+    const writer = "sleep 0.3; i=0; while true; do i=$((i+1)); echo $i > work-$i.txt; " +
+      "echo work-$i.txt >> /root/racing.log; sleep 0.05; done";
+    const session = new Deno.Command("incus", {
+      args: ["exec", container.name, "--cwd", container.config["user.locki.worktree"], "--", "sh", "-c", writer],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const removed = await fx.locki(["rm", "racing"]);
+    await session.status;
+    const log = await Deno.readTextFile(join(fx.lockiHome, "home", "racing.log")).catch(() => "");
+    if (removed.code === 0) {
+      assert.equal(log, "", `rm succeeded although the sandbox wrote ${log.trim().split("\n").length} files`);
+    } else {
+      assert.match(removed.stderr, /nothing was removed/);
+      assert.ok(log.length > 0);
+      const first = log.split("\n")[0];
+      assert.ok(await exists(join(container.config["user.locki.worktree"], first)), `${first} is still there`);
+    }
+    assert.equal((await containersUnder(fx.lockiHome))[0]?.status ?? "Stopped", "Stopped", "rm stops the sandbox");
+  } finally {
+    await fx.dispose();
+  }
+});

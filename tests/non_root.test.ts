@@ -42,6 +42,12 @@ Deno.test({
         const copied = await run(["cp", "-a", join(PROJECT_ROOT, entry), project]);
         assert.equal(copied.code, 0, copied.stderr);
       }
+      // Give the user a copy of the npm package cache, so that its Deno runs
+      // with --cached-only and never reaches the registry during the test.
+      const info = JSON.parse((await run(["deno", "info", "--json"])).stdout);
+      await Deno.mkdir(join(home, ".deno"), { recursive: true });
+      const cache = await run(["cp", "-a", join(info.denoDir, "npm"), join(home, ".deno", "npm")]);
+      assert.equal(cache.code, 0, cache.stderr);
       await Deno.mkdir(repo, { recursive: true });
       await Deno.chmod(root, 0o755);
       assert.equal((await run(["chown", "-R", `${uid}:${gid}`, home, project])).code, 0);
@@ -64,7 +70,7 @@ Deno.test({
       assert.equal(setup.code, 0, setup.stderr);
 
       const result = await asUser(
-        `deno run -A --quiet ${project}/main.ts shell user-branch -- sh -c 'echo hi > by-sandbox.txt; id -u; pwd'`,
+        `deno run -A --quiet --cached-only ${project}/main.ts shell user-branch -- sh -c 'echo hi > by-sandbox.txt; id -u; pwd'`,
       );
       assert.equal(result.code, 0, result.stderr);
       const [insideUid, worktree] = result.stdout.trim().split("\n");

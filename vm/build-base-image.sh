@@ -49,7 +49,9 @@ debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
 }
 
 step "configuring the image"
-echo locki >"$rootfs/etc/hostname"
+# No /etc/hostname, so systemd keeps the container's name as its hostname
+# and a shell prompt shows which sandbox it is in.
+rm -f "$rootfs/etc/hostname"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$rootfs/etc/hosts"
 : >"$rootfs/etc/machine-id"
 echo 'en_US.UTF-8 UTF-8' >"$rootfs/etc/locale.gen"

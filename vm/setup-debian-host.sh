@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --user) users+=("$2"); shift 2 ;;
     --skip-image) build_image=0; shift ;;
     --deno) install_deno=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

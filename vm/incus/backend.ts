@@ -31,8 +31,14 @@ export class IncusBackend implements Backend {
   readonly name = "incus";
   #client: IncusClient;
 
+  /**
+   * `cliConfigDir` becomes INCUS_CONF for `incus exec`: the CLI prints a
+   * first-run banner on stderr when its config.yml is missing, which would
+   * mix into the output of the sandbox's command.
+   */
   constructor(
     readonly socketPath: string,
+    readonly cliConfigDir?: string,
     readonly isolation = "containers share this host's kernel (no VM)",
   ) {
     this.#client = new IncusClient(socketPath);
@@ -129,6 +135,8 @@ export class IncusBackend implements Backend {
         "--alias",
         alias,
       ], {
+        // The user's own CLI config names the remotes, so no INCUS_CONF here.
+        userConfig: true,
         what: `copying image ${request.remote}:${request.image}`,
         hint:
           `check that the remote '${request.remote}' exists (incus remote list) and is reachable`,
@@ -335,11 +343,24 @@ export class IncusBackend implements Backend {
   }
 
   #cliEnv(): Record<string, string> {
-    return { INCUS_SOCKET: this.socketPath };
+    if (!this.cliConfigDir) return { INCUS_SOCKET: this.socketPath };
+    Deno.mkdirSync(this.cliConfigDir, { recursive: true, mode: 0o700 });
+    const file = `${this.cliConfigDir}/config.yml`;
+    try {
+      Deno.statSync(file);
+    } catch {
+      // The CLI prints its first-run banner whenever config.yml is missing.
+      Deno.writeTextFileSync(file, LOCAL_ONLY_CLI_CONFIG, { mode: 0o600 });
+    }
+    return { INCUS_SOCKET: this.socketPath, INCUS_CONF: this.cliConfigDir };
   }
 
-  async #cli(args: string[], context: { what: string; hint: string }): Promise<void> {
-    const code = await runInteractive(["incus", ...args], { env: this.#cliEnv(), stdinNull: true });
+  async #cli(
+    args: string[],
+    context: { what: string; hint: string; userConfig?: boolean },
+  ): Promise<void> {
+    const env = context.userConfig ? { INCUS_SOCKET: this.socketPath } : this.#cliEnv();
+    const code = await runInteractive(["incus", ...args], { env, stdinNull: true });
     if (code !== 0) {
       throw new BackendError(
         `${context.what} failed (incus exited with code ${code})`,
@@ -363,6 +384,16 @@ export class IncusBackend implements Backend {
   }
 }
 
+/** `incus` CLI settings with only the local server, so `exec` finds no remote and prints no banner. */
+const LOCAL_ONLY_CLI_CONFIG = `default-remote: local
+remotes:
+  local:
+    addr: unix://
+    protocol: incus
+    public: false
+aliases: {}
+`;
+
 const GROUP_HINT =
   "add the user to the incus-admin group (sudo usermod -aG incus-admin $USER) and log in again";
 
@@ -372,7 +403,8 @@ function describeConnectError(socket: string, error: unknown): string {
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause instanceof Error) message += `: ${cause.message}`;
   if (/No such file|not found|ENOENT|Connection refused|ECONNREFUSED/i.test(message)) {
-    return `Incus is not installed or its daemon is not running (no server at ${socket}); ${SETUP_HINT}`;
+    return `Incus is not installed or its daemon is not running (no server at ${socket}); ${SETUP_HINT}; ` +
+      "if the server uses another socket, set INCUS_SOCKET or `socket` under [incus] in ~/.locki/config.toml";
   }
   if (/Permission denied|EACCES/i.test(message)) {
     return `permission denied on the Incus socket ${socket}; ${GROUP_HINT}`;
