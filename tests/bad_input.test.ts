@@ -204,8 +204,14 @@ Deno.test("unreachable Incus and missing image are explained", async () => {
     assert.match(down.stderr, /set INCUS_SOCKET/);
 
     await fx.lockiOk(["shell", "listed", "--", "true"]);
-    const listing = await fx.lockiOk(["ls", "--json"], { env: { INCUS_SOCKET: join(fx.root, "no-such.socket") } });
-    assert.equal(JSON.parse(listing.stdout)[0].state, "unknown", "ls still lists worktrees without Incus");
+    const listing = await fx.lockiOk(["ls", "--json"], {
+      env: { INCUS_SOCKET: join(fx.root, "no-such.socket") },
+    });
+    assert.equal(
+      JSON.parse(listing.stdout)[0].state,
+      "unknown",
+      "ls still lists worktrees without Incus",
+    );
     await fx.lockiOk(["rm", "listed", "--branch"]);
 
     const status = await fx.locki(["vm", "status"], {

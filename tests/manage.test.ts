@@ -202,7 +202,16 @@ Deno.test("rm never deletes writes racing it", async () => {
     const writer = "sleep 0.3; i=0; while true; do i=$((i+1)); echo $i > work-$i.txt; " +
       "echo work-$i.txt >> /root/racing.log; sleep 0.05; done";
     const session = new Deno.Command("incus", {
-      args: ["exec", container.name, "--cwd", container.config["user.locki.worktree"], "--", "sh", "-c", writer],
+      args: [
+        "exec",
+        container.name,
+        "--cwd",
+        container.config["user.locki.worktree"],
+        "--",
+        "sh",
+        "-c",
+        writer,
+      ],
       stdout: "null",
       stderr: "null",
     }).spawn();
@@ -210,14 +219,25 @@ Deno.test("rm never deletes writes racing it", async () => {
     await session.status;
     const log = await Deno.readTextFile(join(fx.lockiHome, "home", "racing.log")).catch(() => "");
     if (removed.code === 0) {
-      assert.equal(log, "", `rm succeeded although the sandbox wrote ${log.trim().split("\n").length} files`);
+      assert.equal(
+        log,
+        "",
+        `rm succeeded although the sandbox wrote ${log.trim().split("\n").length} files`,
+      );
     } else {
       assert.match(removed.stderr, /nothing was removed/);
       assert.ok(log.length > 0);
       const first = log.split("\n")[0];
-      assert.ok(await exists(join(container.config["user.locki.worktree"], first)), `${first} is still there`);
+      assert.ok(
+        await exists(join(container.config["user.locki.worktree"], first)),
+        `${first} is still there`,
+      );
     }
-    assert.equal((await containersUnder(fx.lockiHome))[0]?.status ?? "Stopped", "Stopped", "rm stops the sandbox");
+    assert.equal(
+      (await containersUnder(fx.lockiHome))[0]?.status ?? "Stopped",
+      "Stopped",
+      "rm stops the sandbox",
+    );
   } finally {
     await fx.dispose();
   }
