@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import denoConfig from "./deno.json" with { type: "json" };
+import { registerDaemon } from "./commands/daemon.ts";
 import { registerLs } from "./commands/ls.ts";
 import { registerRm } from "./commands/rm.ts";
 import { registerShell } from "./commands/shell.ts";
@@ -26,6 +27,7 @@ export function buildProgram(trailing: string[]): Command {
   registerLs(program);
   registerRm(program);
   registerVm(program);
+  registerDaemon(program);
   return program;
 }
 

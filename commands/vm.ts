@@ -3,6 +3,7 @@ import { UsageError } from "../core/errors.ts";
 import { deleteAll, ownContainers, stopAll } from "../core/fleet.ts";
 import { bold, green, red, renderTable } from "../core/output.ts";
 import { openEngine } from "./engine.ts";
+import { stopDaemon } from "../core/bridge/lifecycle.ts";
 
 export function registerVm(program: Command): void {
   const vm = program
@@ -47,6 +48,7 @@ export function registerVm(program: Command): void {
     .action(async () => {
       const engine = await openEngine();
       const stopped = await stopAll(engine);
+      await stopDaemon(engine.paths);
       engine.progress.done();
       console.error(`stopped ${stopped.length} container${stopped.length === 1 ? "" : "s"}`);
     });

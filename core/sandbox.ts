@@ -9,6 +9,8 @@ import { containerName, sandboxId, validateBranchName } from "./naming.ts";
 import { type Progress, warn } from "./output.ts";
 import type { LockiPaths } from "./paths.ts";
 import { resolveImage } from "./image.ts";
+import { programConfig } from "./bridge/host_git.ts";
+import { provisionBridge } from "./bridge/provision.ts";
 import {
   branchExists,
   findRepository,
@@ -163,6 +165,13 @@ async function createSandbox(
     await initSubmodules(engine, worktree);
     checkpoint();
 
+    record.gitDir = await readGitDir(worktree);
+    record.baseCommit = (await gitOk(
+      ["rev-parse", "--verify", `refs/heads/${branch}`],
+      repo.root,
+      "reading the branch",
+    )).trim();
+    record.programConfig = await programConfig(repo.commonDir);
     await writeRecord(paths, record);
     undo.push({ what: "sandbox record", run: () => deleteRecord(paths, id) });
 
@@ -171,6 +180,10 @@ async function createSandbox(
       what: `container ${record.container}`,
       run: () => backend.delete(record.container),
     });
+    checkpoint();
+
+    progress.step("connecting the git bridge");
+    await provisionBridge(paths, backend, record, { newContainer: true });
     checkpoint();
 
     progress.step(`starting container ${record.container}`);
@@ -217,6 +230,8 @@ async function reuseSandbox(
     }
     await prepareWorktreeFolder(record.worktree);
     await addWorktree(repo, record.worktree, record.branch);
+    record.gitDir = await readGitDir(record.worktree);
+    await writeRecord(engine.paths, record);
     recreatedWorktree = true;
   }
   let container = await backend.get(record.container);
@@ -231,6 +246,7 @@ async function reuseSandbox(
     const config = await loadRepositoryConfig(repo.root, hostArchitecture());
     await createContainer(engine, repo, record, config.image);
   }
+  await provisionBridge(engine.paths, backend, record, { newContainer: !container });
   if (!container || container.state !== "Running") {
     progress.step(`starting container ${record.container}`);
     await backend.start(record.container);
@@ -255,6 +271,15 @@ async function createContainer(
     gid: Deno.gid() ?? 0,
   });
   await backend.create(spec);
+}
+
+/** Reads the worktree's git folder from its `.git` file, right after git wrote it and before any sandbox ran. */
+async function readGitDir(worktree: string): Promise<string> {
+  const text = (await Deno.readTextFile(join(worktree, ".git"))).trim();
+  if (!text.startsWith("gitdir: ")) {
+    throw new LockiError(`unexpected content in ${join(worktree, ".git")}: ${text}`);
+  }
+  return text.slice("gitdir: ".length);
 }
 
 /** Removes an empty leftover folder at `worktree`; refuses to touch one with content. */

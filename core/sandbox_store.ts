@@ -17,6 +17,14 @@ export interface SandboxRecord {
   image: string;
   /** True when this sandbox created the branch, so a rolled-back creation may delete it again. */
   createdBranch: boolean;
+  /** The worktree's own git folder (`<common dir>/worktrees/<name>`), read when it was created. */
+  gitDir?: string;
+  /** The commit the branch pointed at when the sandbox was created. */
+  baseCommit?: string;
+  /** The sandbox's bridge key (OpenSSH public key line); its private half lives only in the container. */
+  bridgeKey?: string;
+  /** Program-launching repository config (`key=value`) when the sandbox was created, see PROGRAM_CONFIG_KEYS. */
+  programConfig?: string[];
   createdAt: string;
 }
 

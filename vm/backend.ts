@@ -76,6 +76,14 @@ export interface Backend {
   addDevice(name: string, device: string, config: DeviceConfig): Promise<void>;
   /** Creates a storage volume shared by sandboxes if missing, and returns the disk device that mounts it at `mountPath`. */
   sharedVolumeDevice(volume: string, mountPath: string): Promise<DeviceConfig>;
+  /** Writes a file into the container (running or stopped), creating missing parent folders, owned by root. */
+  pushFile(name: string, path: string, content: string, mode: number): Promise<void>;
+  /** Sets instance config keys, leaving the others as they are. */
+  setConfig(name: string, config: Record<string, string>): Promise<void>;
+  /** Returns an instance's config and devices as stored. */
+  getConfig(
+    name: string,
+  ): Promise<{ config: Record<string, string>; devices: Record<string, DeviceConfig> } | undefined>;
   /** Runs `argv` with the caller's stdin, stdout and stderr, and returns its exit code. */
   execInteractive(name: string, argv: string[], options: ExecOptions): Promise<number>;
   /** Runs `argv` with captured output. */

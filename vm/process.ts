@@ -10,6 +10,8 @@ export interface RunOptions {
   /** Variables to set; `undefined` removes one from the inherited environment. */
   env?: Record<string, string | undefined>;
   stdin?: string;
+  /** Start from an empty environment instead of this process's. */
+  clearEnv?: boolean;
 }
 
 /**
@@ -24,7 +26,7 @@ export async function runProcess(argv: string[], options: RunOptions = {}): Prom
     if (value === undefined) removed.push(key);
     else env[key] = value;
   }
-  const inherited = removed.length > 0 ? Deno.env.toObject() : undefined;
+  const inherited = removed.length > 0 && !options.clearEnv ? Deno.env.toObject() : undefined;
   if (inherited) { for (const key of removed) delete inherited[key]; }
   let child: Deno.ChildProcess;
   try {
@@ -32,7 +34,7 @@ export async function runProcess(argv: string[], options: RunOptions = {}): Prom
       args: argv.slice(1),
       cwd: options.cwd,
       env: inherited ? { ...inherited, ...env } : env,
-      clearEnv: inherited !== undefined,
+      clearEnv: inherited !== undefined || options.clearEnv,
       stdin: options.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",

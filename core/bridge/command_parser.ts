@@ -115,15 +115,14 @@ export function parseGitCommand(args: string[], rules: Rule[]): ParsedCommand {
     index += 2;
   } else {
     rule = candidates.find((candidate) => candidate.command.length === 1);
-    if (!rule) {
+    const next = args[index + 1];
+    const looksLikeSubcommand = next !== undefined && !next.startsWith("-") &&
+      candidates.length > 1;
+    if (!rule || (looksLikeSubcommand && rule.positionals.length === 0)) {
       const allowed = candidates.map((candidate) => candidate.command.join(" ")).join(", ");
       throw new Denied(
         "not-allowed",
-        `'git ${subcommand} ${args[index + 1] ?? ""}'.trim() is not allowed; allowed: ${allowed}`
-          .replace(
-            /'\.trim\(\)/,
-            "'",
-          ),
+        `'git ${[subcommand, next].filter(Boolean).join(" ")}' is not allowed; allowed: ${allowed}`,
       );
     }
     index += 1;

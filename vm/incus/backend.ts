@@ -270,6 +270,53 @@ export class IncusBackend implements Backend {
     });
   }
 
+  async pushFile(name: string, path: string, content: string, mode: number): Promise<void> {
+    const base = `/1.0/instances/${encodeURIComponent(name)}/files`;
+    await this.#wrap(`writing ${path} in ${name}`, async () => {
+      const parts = path.split("/").filter(Boolean);
+      for (let depth = 1; depth < parts.length; depth++) {
+        const folder = "/" + parts.slice(0, depth).join("/");
+        await this.#client.upload(`${base}?path=${encodeURIComponent(folder)}`, new Uint8Array(), {
+          "X-Incus-type": "directory",
+          "X-Incus-uid": "0",
+          "X-Incus-gid": "0",
+          "X-Incus-mode": "0755",
+        }).catch((error) => {
+          // An existing folder is fine.
+          if (!(error instanceof IncusApiError && /exists/i.test(error.message))) throw error;
+        });
+      }
+      await this.#client.upload(
+        `${base}?path=${encodeURIComponent(path)}`,
+        new TextEncoder().encode(content),
+        {
+          "X-Incus-type": "file",
+          "X-Incus-uid": "0",
+          "X-Incus-gid": "0",
+          "X-Incus-mode": mode.toString(8).padStart(4, "0"),
+          "X-Incus-write": "overwrite",
+        },
+      );
+    });
+  }
+
+  async setConfig(name: string, config: Record<string, string>): Promise<void> {
+    await this.#wrap(
+      `updating the config of ${name}`,
+      () => this.#client.request("PATCH", `/1.0/instances/${encodeURIComponent(name)}`, { config }),
+    );
+  }
+
+  async getConfig(name: string) {
+    const instance = await this.#wrap(
+      `reading container ${name}`,
+      () => this.#client.find(`/1.0/instances/${encodeURIComponent(name)}`),
+    );
+    return instance
+      ? { config: instance.config ?? {}, devices: instance.devices ?? {} }
+      : undefined;
+  }
+
   /** Creates a custom storage volume on the default pool if missing and returns the disk device that mounts it. */
   async sharedVolumeDevice(volume: string, mountPath: string): Promise<DeviceConfig> {
     const pool = await this.#rootPool();

@@ -39,6 +39,34 @@ export class IncusClient {
     return response.metadata;
   }
 
+  /** Sends raw bytes (a file upload) with extra headers and returns the response's `metadata`. */
+  async upload(
+    path: string,
+    body: Uint8Array<ArrayBuffer>,
+    headers: Record<string, string>,
+  ): Promise<any> {
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socketPath } });
+    try {
+      const response = await fetch(`http://incus${path}`, {
+        method: "POST",
+        client,
+        headers: { "content-type": "application/octet-stream", ...headers },
+        body,
+      });
+      const parsed = JSON.parse(await response.text());
+      if (parsed.type === "error" || response.status >= 400) {
+        throw new IncusApiError(
+          parsed.error_code ?? response.status,
+          parsed.error ?? `HTTP ${response.status}`,
+          path,
+        );
+      }
+      return parsed.metadata;
+    } finally {
+      client.close();
+    }
+  }
+
   /** Like `request`, but returns undefined for 404 instead of raising. */
   async find(path: string): Promise<any | undefined> {
     try {

@@ -1,0 +1,332 @@
+import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
+import { join } from "node:path";
+import ssh2 from "ssh2";
+import { runProcess } from "../../vm/process.ts";
+import type { LockiPaths } from "../paths.ts";
+import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
+import { Denied } from "./command_parser.ts";
+import { hostFacts, recordStash } from "./host_facts.ts";
+import { hostGitSetup } from "./host_git.ts";
+import { decide } from "./policy.ts";
+import { loadBuiltinRules, type Rule } from "./rules.ts";
+import { decodeRequest } from "./wire.ts";
+
+/** Exit code of a command the bridge denied, as a shell reports a command it cannot run. */
+export const DENIED_EXIT_CODE = 126;
+
+/** Files of the running daemon under `state/bridge/`. */
+export function daemonFiles(paths: LockiPaths) {
+  const folder = join(paths.state, "bridge");
+  return {
+    folder,
+    hostKey: join(folder, "host_ed25519"),
+    /** `{ "pid": ..., "port": ... }` of the running daemon. */
+    info: join(folder, "daemon.json"),
+    lock: join(folder, "daemon.lock"),
+    /** Port of the last daemon, reused by the next one. */
+    port: join(folder, "port"),
+    log: join(paths.logs, "daemon.log"),
+  };
+}
+
+/** Appends timestamped lines to the daemon log; never throws. */
+export class DaemonLog {
+  constructor(readonly file: string) {}
+  write(message: string): void {
+    try {
+      Deno.writeTextFileSync(this.file, `${new Date().toISOString()} ${message}\n`, {
+        append: true,
+      });
+    } catch {
+      // A full disk must not stop the daemon from answering.
+    }
+  }
+}
+
+/** Creates the daemon's ed25519 host key once; sandboxes pin its public half in known_hosts. */
+export async function ensureHostKey(paths: LockiPaths): Promise<string> {
+  const files = daemonFiles(paths);
+  await Deno.mkdir(files.folder, { recursive: true, mode: 0o700 });
+  try {
+    await Deno.stat(files.hostKey);
+  } catch {
+    const result = await runProcess([
+      "ssh-keygen",
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "locki-daemon",
+      "-f",
+      files.hostKey,
+    ]);
+    if (result.code !== 0) throw new Error(`ssh-keygen failed: ${result.stderr.trim()}`);
+  }
+  return (await Deno.readTextFile(`${files.hostKey}.pub`)).trim();
+}
+
+/**
+ * Serves the bridge until SIGTERM or SIGINT: SSH on a loopback port, public
+ * keys only, one exec request per channel, each checked against the rules
+ * and run with host git in the sandbox's own worktree.
+ */
+export async function serveDaemon(paths: LockiPaths, preferredPort = 0): Promise<void> {
+  const files = daemonFiles(paths);
+  const log = new DaemonLog(files.log);
+  await ensureHostKey(paths);
+  const rules = await loadBuiltinRules();
+  const hostKey = await Deno.readTextFile(files.hostKey);
+
+  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client: any, info: any) => {
+    handleClient(client, info, paths, rules, log);
+  });
+  server.on("error", (error: Error) => log.write(`server error: ${error.message}`));
+  // The same port as last time keeps existing containers' proxy devices valid.
+  const remembered = Number(await Deno.readTextFile(files.port).catch(() => "0")) || 0;
+  const port = await listen(server, preferredPort || remembered);
+  await Deno.writeTextFile(files.port, `${port}\n`);
+  await Deno.writeTextFile(files.info, JSON.stringify({ pid: Deno.pid, port }) + "\n", {
+    mode: 0o600,
+  });
+  log.write(`daemon started: pid ${Deno.pid}, listening on 127.0.0.1:${port}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGTERM", stop);
+    Deno.addSignalListener("SIGINT", stop);
+  });
+  log.write(`daemon stopping: pid ${Deno.pid}`);
+  server.close();
+  await Deno.remove(files.info).catch(() => {});
+}
+
+function listen(server: any, preferredPort: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const tryPort = (port: number) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE" && port !== 0) tryPort(0);
+        else reject(error);
+      });
+      // Loopback only: containers reach it through an Incus proxy device.
+      server.listen(port, "127.0.0.1", () => resolve(server.address().port));
+    };
+    tryPort(preferredPort);
+  });
+}
+
+function handleClient(
+  client: any,
+  info: any,
+  paths: LockiPaths,
+  rules: Rule[],
+  log: DaemonLog,
+): void {
+  // NOTE: ssh2 keeps the TCP socket in a private field; without TCP_NODELAY
+  // each command waits about 40 ms for delayed ACKs.
+  (client._sock as Socket | undefined)?.setNoDelay?.(true);
+  const peer = `${info.ip}:${info.port}`;
+  let record: SandboxRecord | undefined;
+
+  client.on("authentication", async (context: any) => {
+    if (context.method !== "publickey") {
+      log.write(`rejected authentication from ${peer}: method ${context.method}`);
+      return context.reject(["publickey"]);
+    }
+    const match = await findSandboxByKey(paths, context.key);
+    if (!match) {
+      log.write(`rejected connection from ${peer}: unknown key ${context.key.algo}`);
+      return context.reject(["publickey"]);
+    }
+    if (context.signature) {
+      const parsed = ssh2.utils.parseKey(match.bridgeKey!);
+      const key = Array.isArray(parsed) ? parsed[0] : parsed;
+      if (
+        key instanceof Error ||
+        key.verify(context.blob, context.signature, context.hashAlgo) !== true
+      ) {
+        log.write(`rejected connection from ${peer}: bad signature for sandbox ${match.id}`);
+        return context.reject(["publickey"]);
+      }
+    }
+    record = match;
+    context.accept();
+  });
+
+  client.on("ready", () => {
+    client.on("session", (acceptSession: () => any) => {
+      const session = acceptSession();
+      for (
+        const kind of [
+          "pty",
+          "shell",
+          "subsystem",
+          "env",
+          "x11",
+          "auth-agent",
+          "window-change",
+          "signal",
+        ]
+      ) {
+        session.on(kind, (_accept: unknown, reject?: () => void) => {
+          if (kind !== "window-change" && kind !== "signal") {
+            log.write(`rejected ${kind} request from sandbox ${record?.id}`);
+          }
+          if (typeof reject === "function") reject();
+        });
+      }
+      session.on("exec", (accept: () => any, _reject: () => void, request: { command: string }) => {
+        const channel = accept();
+        runRequest(channel, request.command, record!, paths, rules, log).catch((error) => {
+          log.write(
+            `error in sandbox ${record?.id}: ${error instanceof Error ? error.message : error}`,
+          );
+          try {
+            channel.stderr.write(
+              `locki bridge: internal error: ${error instanceof Error ? error.message : error}\n`,
+            );
+            channel.exit(1);
+            channel.end();
+          } catch {
+            // the client is gone
+          }
+        });
+      });
+    });
+  });
+  client.on("request", (_accept: unknown, reject: (() => void) | undefined, name: string) => {
+    log.write(`rejected ${name} request from sandbox ${record?.id}`);
+    reject?.();
+  });
+  client.on("tcpip", (_accept: unknown, reject: () => void) => {
+    log.write(`rejected port forwarding from sandbox ${record?.id}`);
+    reject();
+  });
+  client.on("openssh.streamlocal", (_accept: unknown, reject: () => void) => reject());
+  client.on(
+    "error",
+    (error: Error) => log.write(`connection error from ${peer}: ${error.message}`),
+  );
+}
+
+async function findSandboxByKey(paths: LockiPaths, key: { algo: string; data: Uint8Array }) {
+  for (const record of await listRecords(paths)) {
+    if (!record.bridgeKey) continue;
+    const parsed = ssh2.utils.parseKey(record.bridgeKey);
+    const candidate = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (candidate instanceof Error) continue;
+    const publicKey = candidate.getPublicSSH() as Uint8Array;
+    if (candidate.type === key.algo && Buffer.from(publicKey).equals(Buffer.from(key.data))) {
+      return record;
+    }
+  }
+  return undefined;
+}
+
+async function runRequest(
+  channel: any,
+  command: string,
+  record: SandboxRecord,
+  paths: LockiPaths,
+  rules: Rule[],
+  log: DaemonLog,
+): Promise<void> {
+  const deny = (rule: string, message: string) => {
+    log.write(`denied sandbox ${record.id}: ${command.slice(0, 300)} (rule ${rule}: ${message})`);
+    channel.stderr.write(
+      `locki bridge: denied by rule '${rule}': ${message}\n${allowedSummary(rules)}`,
+    );
+    channel.exit(DENIED_EXIT_CODE);
+    channel.end();
+  };
+
+  let request;
+  try {
+    request = decodeRequest(command);
+  } catch (error) {
+    return deny("protocol", (error as Error).message);
+  }
+  const tampered = await pointerProblem(record);
+  if (tampered) return deny("worktree-pointer", tampered);
+
+  const setup = await hostGitSetup(paths, record, request.tty);
+  const others = (await listRecords(paths))
+    .filter((other) => other.commonDir === record.commonDir && other.id !== record.id)
+    .map((other) => other.branch);
+  let decision;
+  try {
+    decision = await decide(
+      request.tool,
+      request.args,
+      request.cwd,
+      { branch: record.branch, worktree: record.worktree, otherSandboxBranches: others },
+      hostFacts(paths, record, setup),
+      rules,
+    );
+  } catch (error) {
+    if (error instanceof Denied) return deny(error.rule, error.message);
+    throw error;
+  }
+
+  const argv = decision.tool === "git" ? [...setup.configArgs, ...decision.args] : decision.args;
+  const env = decision.tool === "git" ? setup.env : {
+    PATH: setup.env.PATH,
+    HOME: setup.env.HOME,
+    GH_PROMPT_DISABLED: "1",
+    GH_NO_UPDATE_NOTIFIER: "1",
+  };
+  const child = spawn(decision.tool, argv, {
+    cwd: decision.cwd,
+    env,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  channel.pipe(child.stdin);
+  child.stdout.pipe(channel, { end: false });
+  child.stderr.pipe(channel.stderr, { end: false });
+  child.stdin.on("error", () => {}); // the command may exit before reading all input
+  const code: number = await new Promise((resolve) => {
+    child.on("error", (error: Error) => {
+      channel.stderr.write(
+        `locki bridge: cannot run ${decision.tool} on the host: ${error.message}\n`,
+      );
+      resolve(127);
+    });
+    child.on(
+      "close",
+      (exitCode: number | null, signal: string | null) => resolve(exitCode ?? (signal ? 129 : 1)),
+    );
+  });
+  if (code === 0 && decision.after === "record-stash") await recordStash(paths, record, setup);
+  channel.exit(code);
+  channel.end();
+}
+
+/** Compares the worktree's `.git` file with the pointer Locki recorded; returns the problem, if any. */
+export async function pointerProblem(record: SandboxRecord): Promise<string | undefined> {
+  if (!record.gitDir) {
+    return "the sandbox was created without a recorded git folder; recreate it with locki rm and locki shell";
+  }
+  const file = join(record.worktree, ".git");
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(file);
+  } catch {
+    return `the worktree was modified: ${file} is missing; restore it with: echo 'gitdir: ${record.gitDir}' > ${file}`;
+  }
+  if (!info.isFile) return `the worktree was modified: ${file} is no longer a plain file`;
+  const text = (await Deno.readTextFile(file)).trim();
+  if (text !== `gitdir: ${record.gitDir}`) {
+    return `the worktree was modified: ${file} points to '${
+      text.slice(0, 200)
+    }' instead of '${record.gitDir}'`;
+  }
+  return undefined;
+}
+
+function allowedSummary(rules: Rule[]): string {
+  const git = rules.filter((rule) => rule.tool === "git").map((rule) => rule.command.join(" "));
+  const gh = rules.filter((rule) => rule.tool === "gh").map((rule) => rule.command.join(" "));
+  return `allowed: git ${git.join(", ")}; gh ${gh.join(", ")} (details in /etc/locki/BRIDGE.md)\n`;
+}

@@ -1,0 +1,189 @@
+import { join } from "node:path";
+import { runProcess } from "../../vm/process.ts";
+import type { LockiPaths } from "../paths.ts";
+import type { SandboxRecord } from "../sandbox_store.ts";
+import { sandboxFolder } from "../sandbox_store.ts";
+import { quoteWord } from "./wire.ts";
+
+/**
+ * Repository config keys that make git start a program. Keys of this kind
+ * that the repository gains after a sandbox was created are blanked for that
+ * sandbox's commands, so a later change cannot make bridged git run them.
+ */
+export const PROGRAM_CONFIG_KEYS =
+  /^(filter\..+\.(clean|smudge|process)|diff\..+\.(textconv|command)|merge\..+\.driver|core\.(fsmonitor|sshcommand|pager|editor|askpass|alternaterefscommand|gitproxy|hookspath)|credential\.helper|credential\..+\.helper|gpg\.program|gpg\..+\.program|sequence\.editor|pager\..+|uploadpack\..+|remote\..+\.(uploadpack|receivepack|vcs)|ssh\.variant|url\..+\.insteadof)$/;
+
+/**
+ * Keys of the user's global config that bridged git keeps on purpose: the
+ * identity, signing and credential set-up, and harmless preferences. The
+ * rest, and the whole system config, is left out.
+ */
+const KEPT_GLOBAL_KEYS =
+  /^(user\.|author\.|committer\.|gpg\.|commit\.gpgsign$|tag\.gpgsign$|credential\.|url\..+\.insteadof$|core\.sshcommand$|http\.|init\.defaultbranch$|push\.default$|push\.autosetupremote$|pull\.rebase$|pull\.ff$|merge\.conflictstyle$|rebase\.autostash$|diff\.algorithm$|log\.date$|format\.pretty$|color\.)/;
+
+/** Folder with the hooks git runs for bridged commands: ref-ownership guards. */
+export function bridgeHooksFolder(paths: LockiPaths, id: string): string {
+  return join(sandboxFolder(paths, id), "bridge-hooks");
+}
+
+/** Reads the repository's program-launching config keys, as `key=value` lines. */
+export async function programConfig(commonDir: string): Promise<string[]> {
+  const result = await runProcess(
+    ["git", "config", "--file", join(commonDir, "config"), "--list"],
+    {
+      env: { GIT_CONFIG_NOSYSTEM: "1", LC_ALL: "C" },
+    },
+  );
+  if (result.code !== 0) return [];
+  return result.stdout.split("\n").filter((line) => PROGRAM_CONFIG_KEYS.test(line.split("=")[0]));
+}
+
+/**
+ * Writes the curated global config for bridged git (kept keys of the user's
+ * own global config) and returns its path. Rewritten only when the user's
+ * config changed.
+ */
+export async function curatedGlobalConfig(paths: LockiPaths): Promise<string> {
+  const target = join(paths.state, "bridge", "gitconfig");
+  const listing = await runProcess(["git", "config", "--global", "--list", "-z"], {
+    env: { LC_ALL: "C" },
+  });
+  const lines: string[] = [];
+  for (const entry of listing.stdout.split("\0").filter(Boolean)) {
+    const newline = entry.indexOf("\n");
+    const key = newline === -1 ? entry : entry.slice(0, newline);
+    const value = newline === -1 ? "true" : entry.slice(newline + 1);
+    if (!KEPT_GLOBAL_KEYS.test(key.toLowerCase())) continue;
+    const dot = key.lastIndexOf(".");
+    const firstDot = key.indexOf(".");
+    const section = key.slice(0, firstDot);
+    const subsection = firstDot === dot
+      ? ""
+      : ` "${key.slice(firstDot + 1, dot).replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+    const escaped = value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+    lines.push(`[${section}${subsection}]\n\t${key.slice(dot + 1)} = "${escaped}"`);
+  }
+  const text = lines.join("\n") + "\n";
+  const current = await Deno.readTextFile(target).catch(() => undefined);
+  if (current !== text) {
+    await Deno.mkdir(join(paths.state, "bridge"), { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(`${target}.tmp`, text, { mode: 0o600 });
+    await Deno.rename(`${target}.tmp`, target);
+  }
+  return target;
+}
+
+/**
+ * Writes the guard hooks for a sandbox. `reference-transaction` rejects any
+ * update of a ref the sandbox does not own, and `pre-push` any remote ref it
+ * does not own, so a mistake in the command parser still cannot move `main`,
+ * a tag or another sandbox's branch.
+ */
+export async function writeGuardHooks(paths: LockiPaths, record: SandboxRecord): Promise<string> {
+  const folder = bridgeHooksFolder(paths, record.id);
+  await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
+  const own = quoteWord(record.branch);
+  const transaction = `#!/bin/sh
+# Written by Locki. Rejects updates of refs this sandbox does not own.
+[ "$1" = prepared ] || exit 0
+own=${own}
+status=0
+while read -r old new ref; do
+  case "$ref" in
+    HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|AUTO_MERGE|BISECT_HEAD) ;;
+    refs/heads/"$own"|refs/heads/"$own".?*) ;;
+    refs/remotes/*|refs/stash|refs/rewritten/*|refs/worktree/*|refs/bisect/*) ;;
+    *) echo "locki: this sandbox may not update $ref" >&2; status=1 ;;
+  esac
+done
+exit $status
+`;
+  const prePush = `#!/bin/sh
+# Written by Locki. Rejects pushes to remote refs this sandbox does not own.
+own=${own}
+status=0
+while read -r local_ref local_sha remote_ref remote_sha; do
+  case "$remote_ref" in
+    refs/heads/"$own"|refs/heads/"$own".?*) ;;
+    *) echo "locki: this sandbox may not push to $remote_ref" >&2; status=1 ;;
+  esac
+done
+exit $status
+`;
+  for (const [name, text] of [["reference-transaction", transaction], ["pre-push", prePush]]) {
+    const file = join(folder, name);
+    const current = await Deno.readTextFile(file).catch(() => undefined);
+    if (current !== text) await Deno.writeTextFile(file, text, { mode: 0o700 });
+  }
+  return folder;
+}
+
+export interface HostGitSetup {
+  env: Record<string, string>;
+  /** `-c` options placed before the subcommand. */
+  configArgs: string[];
+}
+
+/**
+ * Builds the environment and config overrides every bridged git command
+ * runs with: a fixed environment (nothing from the sandbox), the
+ * repository and worktree from Locki's record, no system config, the
+ * curated global config, guard hooks, and every program that config or
+ * attributes could start turned off unless the repository had it before the
+ * sandbox existed.
+ */
+export async function hostGitSetup(
+  paths: LockiPaths,
+  record: SandboxRecord,
+  color: boolean,
+): Promise<HostGitSetup> {
+  const inherited = (name: string) => Deno.env.get(name);
+  const env: Record<string, string> = {
+    PATH: inherited("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+    HOME: inherited("HOME") ?? "/",
+    LANG: "C.UTF-8",
+    GIT_DIR: record.gitDir!,
+    GIT_WORK_TREE: record.worktree,
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_CONFIG_GLOBAL: await curatedGlobalConfig(paths),
+    GIT_LITERAL_PATHSPECS: "1",
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_PAGER: "cat",
+    PAGER: "cat",
+    // Editors cannot run over the bridge: default messages are kept, and a
+    // commit without -m or -F stops with an empty message.
+    GIT_EDITOR: "true",
+    GIT_SEQUENCE_EDITOR: "true",
+    GIT_ALLOW_PROTOCOL: "file:git:http:https:ssh",
+  };
+  for (const name of ["SSH_AUTH_SOCK", "GNUPGHOME", "GPG_AGENT_INFO"]) {
+    const value = inherited(name);
+    if (value) env[name] = value;
+  }
+  const hooks = await writeGuardHooks(paths, record);
+  const overrides: Record<string, string> = {
+    "core.hooksPath": hooks,
+    "core.fsmonitor": "false",
+    "core.pager": "cat",
+    "core.alternateRefsCommand": "",
+    "diff.external": "",
+    "diff.ignoreSubmodules": "all",
+    "status.submoduleSummary": "false",
+    "submodule.recurse": "false",
+    "fetch.recurseSubmodules": "false",
+    "push.recurseSubmodules": "no",
+    "protocol.ext.allow": "never",
+    "protocol.fd.allow": "never",
+    "gc.auto": "0",
+    "maintenance.auto": "false",
+    "color.ui": color ? "always" : "never",
+  };
+  const known = new Set(record.programConfig ?? []);
+  for (const line of await programConfig(record.commonDir)) {
+    const key = line.split("=")[0];
+    if (!known.has(line) && !(key in overrides)) overrides[key] = "";
+  }
+  const configArgs: string[] = [];
+  for (const [key, value] of Object.entries(overrides)) configArgs.push("-c", `${key}=${value}`);
+  return { env, configArgs };
+}

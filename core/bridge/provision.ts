@@ -1,0 +1,94 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Backend } from "../../vm/backend.ts";
+import { runProcess } from "../../vm/process.ts";
+import type { LockiPaths } from "../paths.ts";
+import { type SandboxRecord, writeRecord } from "../sandbox_store.ts";
+import { ensureHostKey } from "./daemon.ts";
+import { ensureDaemon } from "./lifecycle.ts";
+import { loadBuiltinRules } from "./rules.ts";
+import {
+  BRIDGE_PORT_IN_SANDBOX,
+  bridgeInstructions,
+  knownHosts,
+  shimScript,
+  sshConfig,
+} from "./sandbox_files.ts";
+
+/** Config key holding a hash of the bridge files a container has, to push them again only when they change. */
+const STAMP_KEY = "user.locki.bridge";
+
+/**
+ * Connects a sandbox's container to the bridge: starts the daemon if
+ * needed, gives the container its own client key (kept only in the
+ * container's filesystem, not in the shared home), the shims, the SSH
+ * settings and a proxy device to the daemon. Cheap when nothing changed.
+ */
+export async function provisionBridge(
+  paths: LockiPaths,
+  backend: Backend,
+  record: SandboxRecord,
+  options: { newContainer: boolean },
+): Promise<void> {
+  const daemon = await ensureDaemon(paths);
+  const hostKey = await ensureHostKey(paths);
+  const rules = await loadBuiltinRules();
+  const files: Record<string, [string, number]> = {
+    "/etc/locki/ssh_config": [sshConfig(), 0o644],
+    "/etc/locki/known_hosts": [knownHosts(hostKey), 0o644],
+    "/etc/locki/BRIDGE.md": [bridgeInstructions(rules, record.branch), 0o644],
+    "/opt/locki/bin/git": [shimScript(), 0o755],
+    "/opt/locki/bin/gh": [shimScript(), 0o755],
+  };
+  const stampOf = (key: string | undefined) =>
+    createHash("sha256").update(JSON.stringify(files)).update(String(daemon.port)).update(key ?? "")
+      .digest("hex").slice(0, 16);
+  const current = await backend.getConfig(record.container);
+  if (
+    !options.newContainer && record.bridgeKey &&
+    current?.config[STAMP_KEY] === stampOf(record.bridgeKey)
+  ) return;
+
+  if (options.newContainer || !record.bridgeKey) {
+    const key = await generateKey(record.id);
+    await backend.pushFile(record.container, "/etc/locki/id_ed25519", key.privateKey, 0o600);
+    record.bridgeKey = key.publicKey;
+    await writeRecord(paths, record);
+  }
+  for (const [path, [content, mode]] of Object.entries(files)) {
+    await backend.pushFile(record.container, path, content, mode);
+  }
+  await backend.addDevice(record.container, "locki-bridge", {
+    type: "proxy",
+    listen: `tcp:127.0.0.1:${BRIDGE_PORT_IN_SANDBOX}`,
+    connect: `tcp:127.0.0.1:${daemon.port}`,
+    bind: "instance",
+  });
+  await backend.setConfig(record.container, { [STAMP_KEY]: stampOf(record.bridgeKey) });
+}
+
+async function generateKey(id: string): Promise<{ privateKey: string; publicKey: string }> {
+  const folder = await Deno.makeTempDir({ prefix: "locki-key-" });
+  try {
+    const file = join(folder, "key");
+    const result = await runProcess([
+      "ssh-keygen",
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      `locki-sandbox-${id}`,
+      "-f",
+      file,
+    ]);
+    if (result.code !== 0) throw new Error(`ssh-keygen failed: ${result.stderr.trim()}`);
+    return {
+      privateKey: await Deno.readTextFile(file),
+      publicKey: (await Deno.readTextFile(`${file}.pub`)).trim(),
+    };
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
+}

@@ -1,0 +1,101 @@
+import { renderRules, type Rule } from "./rules.ts";
+
+/** Loopback port inside every sandbox where the proxy device exposes the daemon. */
+export const BRIDGE_PORT_IN_SANDBOX = 7722;
+
+/** OpenSSH client settings for the shims: only the daemon, only the sandbox's key, connection reuse. */
+export function sshConfig(): string {
+  return `# Written by Locki: how the git and gh shims reach the Locki daemon.
+Host locki-bridge
+  HostName 127.0.0.1
+  Port ${BRIDGE_PORT_IN_SANDBOX}
+  User locki
+  IdentityFile /etc/locki/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile /etc/locki/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  ControlMaster auto
+  ControlPath /run/locki-bridge-%C
+  ControlPersist 600
+  ForwardAgent no
+  ForwardX11 no
+  ClearAllForwardings yes
+  RequestTTY no
+  LogLevel ERROR
+`;
+}
+
+export function knownHosts(hostPublicKey: string): string {
+  const [type, key] = hostPublicKey.split(" ");
+  return `[127.0.0.1]:${BRIDGE_PORT_IN_SANDBOX} ${type} ${key}\n`;
+}
+
+/**
+ * The `git` and `gh` shim (one Perl script, which tells them apart by its
+ * own name). Perl is in every Debian base system, and it quotes arguments
+ * without starting a process per argument, which matters for `git add` of
+ * thousands of paths.
+ */
+export function shimScript(): string {
+  return `#!/usr/bin/perl
+# Written by Locki. Runs git or gh on the host through the Locki daemon,
+# which checks each command against the bridge rules (/etc/locki/BRIDGE.md).
+use strict;
+use warnings;
+use Cwd qw(getcwd);
+
+my ($tool) = $0 =~ m{([^/]+)$};
+my $tty = -t STDOUT ? "tty" : "notty";
+sub quote { my $word = shift; $word =~ s/'/'\\\\''/g; return "'$word'"; }
+my $cwd = getcwd() // "/";
+my $request = join(" ", map { quote($_) } ("locki-bridge-1", $tty, $tool, $cwd, @ARGV));
+my @ssh = ("/usr/bin/ssh", "-F", "/etc/locki/ssh_config", "-T", "locki-bridge", $request);
+
+# Page long git output in the sandbox, as git would, unless told not to.
+my %paged = map { $_ => 1 } qw(log diff show blame reflog);
+my $first = (grep { !/^-/ } @ARGV)[0] // "";
+my $page = $tool eq "git" && $tty eq "tty" && -t STDIN && $paged{$first}
+  && !grep { $_ eq "--no-pager" || $_ eq "-P" } @ARGV;
+exec { $ssh[0] } @ssh or die "locki: cannot run ssh: $!\\n" unless $page;
+
+pipe(my $reader, my $writer) or die "locki: pipe: $!\\n";
+my $client = fork() // die "locki: fork: $!\\n";
+if ($client == 0) {
+  close $reader;
+  open(STDOUT, ">&", $writer) or die "locki: $!\\n";
+  exec { $ssh[0] } @ssh or die "locki: cannot run ssh: $!\\n";
+}
+close $writer;
+my $pager = fork() // die "locki: fork: $!\\n";
+if ($pager == 0) {
+  open(STDIN, "<&", $reader) or die "locki: $!\\n";
+  $ENV{LESS} //= "FRX";
+  exec("less") or exec("cat") or exit 1;
+}
+close $reader;
+waitpid($client, 0);
+my $status = $?;
+waitpid($pager, 0);
+exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
+`;
+}
+
+/** Instructions agents read about the bridge, rendered from the same rules the daemon enforces. */
+export function bridgeInstructions(rules: Rule[], branch: string): string {
+  return `# git and gh in this sandbox
+
+This sandbox has no .git folder of its own. \`git\` and \`gh\` are Locki shims
+that send each command to the Locki daemon on the host. The daemon runs it in
+this sandbox's worktree only if the rules below allow it, and denies
+anything else with exit code 126 and a message naming the rule.
+
+This sandbox owns the branch \`${branch}\` and may create and use branches
+named \`${branch}.<suffix>\`. It may read every ref, and write only its own.
+Paths must stay inside the worktree; config changes, hooks and pagers are
+under Locki's control.
+
+${renderRules(rules)}
+`;
+}
