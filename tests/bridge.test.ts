@@ -235,3 +235,182 @@ Deno.test("bridge refuses hostile commands", async () => {
     await setup.fx.dispose();
   }
 });
+
+/** Runs git directly on the host in the worktree, as the reference for read-only commands. */
+function hostGit(setup: BridgeSetup, args: string[], cwd = setup.worktree) {
+  return run(["git", "-c", "core.pager=cat", ...args], {
+    cwd,
+    env: { GIT_PAGER: "cat", NO_COLOR: "1" },
+  });
+}
+
+Deno.test("bridge runs everyday agent commands", async () => {
+  const setup = await setUp("feature");
+  const { fx, worktree, origin } = setup;
+  const ok = async (args: string[], options: { cwd?: string; stdin?: string } = {}) => {
+    const result = await inSandbox(setup, ["git", ...args], options);
+    assert.equal(result.code, 0, `git ${args.join(" ").slice(0, 200)} failed: ${result.stderr}`);
+    return result;
+  };
+  const sameAsHost = async (args: string[], cwd?: string) => {
+    const through = await ok(args, { cwd });
+    const direct = await hostGit(setup, args, cwd);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.equal(
+      through.stdout,
+      direct.stdout,
+      `git ${args.join(" ")} prints what host git prints`,
+    );
+  };
+  let count = 0;
+  try {
+    await Deno.writeTextFile(join(worktree, "src", "app.ts"), "export const answer = 42;\n");
+    await Deno.writeTextFile(join(worktree, "notes.md"), "notes\n");
+    for (
+      const args of [
+        ["status"],
+        ["status", "-s"],
+        ["status", "--porcelain"],
+        ["status", "--porc"],
+        ["diff"],
+        [
+          "diff",
+          "--stat",
+        ],
+        ["log", "--oneline", "-n", "20"],
+        ["log", "-20"],
+        ["log", "--oneline", "--graph", "--all"],
+        [
+          "log",
+          "-1",
+          "--format=%H %s",
+        ],
+        ["show", "HEAD"],
+        ["show", "HEAD:README.md"],
+        ["show", "--stat", "HEAD"],
+        ["blame", "README.md"],
+        [
+          "diff",
+          "HEAD~1",
+          "--",
+          "src/",
+        ],
+        ["log", "src/"],
+        ["rev-parse", "HEAD"],
+        ["rev-parse", "--abbrev-ref", "HEAD"],
+        [
+          "rev-parse",
+          "--show-toplevel",
+        ],
+        ["ls-files"],
+        ["branch"],
+        ["branch", "--show-current"],
+        ["reflog", "-3"],
+      ]
+    ) {
+      await sameAsHost(args);
+      count++;
+    }
+    await sameAsHost(["status", "-s"], join(worktree, "src"));
+    await sameAsHost(["-C", worktree, "status"]);
+    await sameAsHost(["-C", "src", "status", "--short"]);
+    const noPager = await ok(["--no-pager", "log", "--oneline"]);
+    assert.match(noPager.stdout, /add app/);
+    count += 4;
+
+    await ok(["add", "src/app.ts"]);
+    assert.match((await ok(["diff", "--cached", "--name-only"])).stdout, /src\/app\.ts/);
+    await ok(["restore", "--staged", "src/app.ts"]);
+    assert.equal((await ok(["diff", "--cached", "--name-only"])).stdout, "");
+    await ok(["commit", "-am", "answer 42"]);
+    assert.equal(await git(worktree, "log", "-1", "--format=%s"), "answer 42");
+    assert.equal(
+      await git(worktree, "log", "-1", "--format=%ae"),
+      "dev@example.com",
+      "the user's identity is kept",
+    );
+    await ok(["add", "notes.md"]);
+    await ok(["commit", "-m", "subject line", "-m", "body paragraph"]);
+    assert.equal(await git(worktree, "log", "-1", "--format=%B"), "subject line\n\nbody paragraph");
+    await ok(["commit", "--amend", "-m", "notes"]);
+    await ok(["commit", "--amend", "--no-edit"]);
+    assert.equal(await git(worktree, "log", "-1", "--format=%s"), "notes");
+    await ok(["commit", "-F", "-", "--allow-empty"], { stdin: "message from stdin\n" });
+    assert.equal(await git(worktree, "log", "-1", "--format=%s"), "message from stdin");
+    count += 10;
+
+    // Thousands of paths in one git add.
+    const many = join(worktree, "many");
+    await Deno.mkdir(many);
+    const names = Array.from(
+      { length: 3000 },
+      (_, i) => `many/file-${String(i).padStart(4, "0")}.txt`,
+    );
+    for (const name of names) await Deno.writeTextFile(join(worktree, name), `${name}\n`);
+    await ok(["add", ...names]);
+    assert.equal((await git(worktree, "diff", "--cached", "--name-only")).split("\n").length, 3000);
+    await ok(["commit", "-q", "-m", "many files"]);
+    await ok(["rm", "-q", "--cached", "many/file-0000.txt"]);
+    await ok(["mv", "many/file-0001.txt", "many/renamed.txt"]);
+    await ok(["restore", "--staged", "many/file-0000.txt"]);
+    await ok(["restore", "many/renamed.txt"]);
+    count += 5;
+
+    await ok(["branch", "feature.alt"]);
+    await ok(["switch", "feature.alt"]);
+    assert.equal((await ok(["branch", "--show-current"])).stdout.trim(), "feature.alt");
+    await ok(["switch", "feature"]);
+    await ok(["switch", "-c", "feature.new"]);
+    await ok(["switch", "feature"]);
+    await ok(["branch", "-d", "feature.new"]);
+    count += 7;
+
+    await Deno.writeTextFile(join(worktree, "README.md"), "stashed change\n");
+    await ok(["stash"]);
+    assert.match((await ok(["stash", "list"])).stdout, /stash@\{0\}/);
+    await ok(["stash", "pop"]);
+    assert.equal(await Deno.readTextFile(join(worktree, "README.md")), "stashed change\n");
+    await ok(["stash", "push", "-m", "second"]);
+    await ok(["stash", "drop"]);
+    count += 5;
+
+    await ok(["push", "-u", "origin", "HEAD"]);
+    assert.equal(
+      await git(origin, "rev-parse", "feature"),
+      await git(worktree, "rev-parse", "HEAD"),
+    );
+    await ok(["commit", "--allow-empty", "-m", "after push"]);
+    await ok(["push"]);
+    await ok(["push", "origin", "feature"]);
+    await ok(["push", "--force-with-lease", "origin", "HEAD"]);
+    await ok(["fetch", "origin"]);
+    await ok(["pull", "--ff-only"]);
+    await ok(["pull", "origin", "main"]);
+    count += 7;
+
+    // Upstream moves on with a conflicting change; rebase, resolve, continue.
+    await Deno.writeTextFile(join(fx.repo, "src", "app.ts"), "export const answer = 40;\n");
+    await git(fx.repo, "commit", "-q", "-am", "main changes the answer");
+    const mainHead = await git(fx.repo, "rev-parse", "main");
+    const rebase = await inSandbox(setup, ["git", "rebase", "main"]);
+    assert.notEqual(rebase.code, 0, "the rebase stops at the conflict");
+    await Deno.writeTextFile(join(worktree, "src", "app.ts"), "export const answer = 42;\n");
+    await ok(["add", "src/app.ts"]);
+    await ok(["rebase", "--continue"]);
+    assert.equal(await git(worktree, "merge-base", "HEAD", "main"), mainHead);
+    await ok(["merge", "--no-edit", "main"]);
+    await git(fx.repo, "checkout", "-q", "-b", "side");
+    await Deno.writeTextFile(join(fx.repo, "side.txt"), "side\n");
+    await git(fx.repo, "add", "side.txt");
+    await git(fx.repo, "commit", "-q", "-m", "side change");
+    await git(fx.repo, "checkout", "-q", "main");
+    await ok(["cherry-pick", await git(fx.repo, "rev-parse", "side")]);
+    assert.equal(await Deno.readTextFile(join(worktree, "side.txt")), "side\n");
+    count += 5;
+
+    assert.ok(count >= 40, `${count} everyday commands`);
+    assert.equal(await git(fx.repo, "rev-parse", "main"), mainHead, "main is unchanged");
+  } finally {
+    await fx.dispose();
+  }
+});

@@ -5,12 +5,12 @@ import ssh2 from "ssh2";
 import { runProcess } from "../../vm/process.ts";
 import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
-import { Denied } from "./command_parser.ts";
+import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
 import { hostFacts, recordStash } from "./host_facts.ts";
 import { hostGitSetup } from "./host_git.ts";
 import { decide } from "./policy.ts";
 import { loadBuiltinRules, type Rule } from "./rules.ts";
-import { decodeRequest } from "./wire.ts";
+import { decodeRequest, decodeWords, STDIN_ARGUMENTS } from "./wire.ts";
 
 /** Exit code of a command the bridge denied, as a shell reports a command it cannot run. */
 export const DENIED_EXIT_CODE = 126;
@@ -248,6 +248,17 @@ async function runRequest(
   } catch (error) {
     return deny("protocol", (error as Error).message);
   }
+  if (request.args.length === 2 && request.args[0] === STDIN_ARGUMENTS) {
+    const size = Number(request.args[1]);
+    if (!Number.isInteger(size) || size < 0 || size > MAX_COMMAND_BYTES * 2) {
+      return deny("protocol", `invalid argument size '${request.args[1]}'`);
+    }
+    try {
+      request.args = decodeWords((await readExactly(channel, size)).toString("utf8"));
+    } catch (error) {
+      return deny("protocol", (error as Error).message);
+    }
+  }
   const tampered = await pointerProblem(record);
   if (tampered) return deny("worktree-pointer", tampered);
 
@@ -301,6 +312,24 @@ async function runRequest(
   if (code === 0 && decision.after === "record-stash") await recordStash(paths, record, setup);
   channel.exit(code);
   channel.end();
+}
+
+/** Reads exactly `size` bytes from a stream, leaving the rest for the command's stdin. */
+function readExactly(stream: any, size: number): Promise<Buffer> {
+  if (size === 0) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const ended = () => reject(new Error("the arguments ended early"));
+    const attempt = () => {
+      const chunk = stream.read(size);
+      if (chunk === null) return;
+      stream.off("readable", attempt);
+      stream.off("end", ended);
+      resolve(chunk);
+    };
+    stream.on("readable", attempt);
+    stream.once("end", ended);
+    attempt();
+  });
 }
 
 /** Compares the worktree's `.git` file with the pointer Locki recorded; returns the problem, if any. */

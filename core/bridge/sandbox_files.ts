@@ -1,4 +1,5 @@
 import { renderRules, type Rule } from "./rules.ts";
+import { STDIN_ARGUMENTS, STDIN_ARGUMENTS_THRESHOLD } from "./wire.ts";
 
 /** Loopback port inside every sandbox where the proxy device exposes the daemon. */
 export const BRIDGE_PORT_IN_SANDBOX = 7722;
@@ -51,7 +52,39 @@ my $tty = -t STDOUT ? "tty" : "notty";
 sub quote { my $word = shift; $word =~ s/'/'\\\\''/g; return "'$word'"; }
 my $cwd = getcwd() // "/";
 my $request = join(" ", map { quote($_) } ("locki-bridge-1", $tty, $tool, $cwd, @ARGV));
-my @ssh = ("/usr/bin/ssh", "-F", "/etc/locki/ssh_config", "-T", "locki-bridge", $request);
+my @ssh = ("/usr/bin/ssh", "-F", "/etc/locki/ssh_config", "-T", "locki-bridge");
+
+# Long argument lists (git add of thousands of paths) go ahead of stdin,
+# because an SSH exec request holds only about 32 KiB.
+if (length($request) > ${STDIN_ARGUMENTS_THRESHOLD}) {
+  my $arguments = join(" ", map { quote($_) } @ARGV);
+  my @header = ("locki-bridge-1", $tty, $tool, $cwd, "${STDIN_ARGUMENTS}", length($arguments));
+  my $header = join(" ", map { quote($_) } @header);
+  pipe(my $reader, my $writer) or die "locki: pipe: $!\\n";
+  my $feeder = fork() // die "locki: fork: $!\\n";
+  if ($feeder == 0) {
+    close $reader;
+    binmode $writer;
+    print $writer $arguments;
+    my $buffer;
+    while (sysread(STDIN, $buffer, 65536)) { print $writer $buffer; }
+    close $writer;
+    exit 0;
+  }
+  close $writer;
+  my $client = fork() // die "locki: fork: $!\\n";
+  if ($client == 0) {
+    open(STDIN, "<&", $reader) or die "locki: $!\\n";
+    exec { $ssh[0] } @ssh, $header or die "locki: cannot run ssh: $!\\n";
+  }
+  close $reader;
+  waitpid($client, 0);
+  my $status = $?;
+  kill "TERM", $feeder;
+  waitpid($feeder, 0);
+  exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
+}
+push @ssh, $request;
 
 # Page long git output in the sandbox, as git would, unless told not to.
 my %paged = map { $_ => 1 } qw(log diff show blame reflog);

@@ -7,6 +7,15 @@
 
 export const PROTOCOL = "locki-bridge-1";
 
+/**
+ * Marker argument: the real arguments follow as the first N bytes of stdin.
+ * Shims use it above `STDIN_ARGUMENTS_THRESHOLD` bytes, because SSH
+ * servers accept exec requests of only about 32 KiB (the packet size every
+ * implementation must support).
+ */
+export const STDIN_ARGUMENTS = "--locki-stdin-args";
+export const STDIN_ARGUMENTS_THRESHOLD = 30000;
+
 export interface BridgeRequest {
   /** Whether the client's stdout is a terminal, so git may colour its output. */
   tty: boolean;
@@ -28,6 +37,19 @@ export function encodeRequest(request: BridgeRequest): string {
 
 /** Parses a request; raises on anything that is not exactly the format above. */
 export function decodeRequest(text: string): BridgeRequest {
+  const [protocol, tty, tool, cwd, ...args] = decodeWords(text);
+  if (protocol !== PROTOCOL) {
+    throw new Error(`unsupported bridge protocol '${protocol}'; update the sandbox's shims`);
+  }
+  if (tty !== "tty" && tty !== "notty") {
+    throw new Error("invalid terminal flag in the bridge request");
+  }
+  if (!tool || !cwd) throw new Error("incomplete bridge request");
+  return { tty: tty === "tty", tool, cwd, args };
+}
+
+/** Parses space-separated single-quoted words. */
+export function decodeWords(text: string): string[] {
   const words: string[] = [];
   let index = 0;
   while (index < text.length) {
@@ -54,13 +76,5 @@ export function decodeRequest(text: string): BridgeRequest {
     words.push(word);
     if (index < text.length) index++; // the single space between words
   }
-  const [protocol, tty, tool, cwd, ...args] = words;
-  if (protocol !== PROTOCOL) {
-    throw new Error(`unsupported bridge protocol '${protocol}'; update the sandbox's shims`);
-  }
-  if (tty !== "tty" && tty !== "notty") {
-    throw new Error("invalid terminal flag in the bridge request");
-  }
-  if (!tool || !cwd) throw new Error("incomplete bridge request");
-  return { tty: tty === "tty", tool, cwd, args };
+  return words;
 }
