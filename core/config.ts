@@ -21,6 +21,8 @@ export interface RepositoryConfig {
   image: ImageSource;
   /** Text of the setting as written, for messages and `locki ls`. */
   imageText: string;
+  /** Bridge commands or options the repository turns off (`[bridge] deny`); it can only narrow. */
+  bridgeDeny: string[];
 }
 
 const IMAGE_FORMS = [
@@ -46,6 +48,7 @@ export async function loadRepositoryConfig(
       return {
         image: { kind: "alias", alias: DEFAULT_IMAGE_ALIAS },
         imageText: DEFAULT_IMAGE_ALIAS,
+        bridgeDeny: [],
       };
     }
     throw new LockiError(`cannot read ${file}: ${(error as Error).message}`);
@@ -74,7 +77,7 @@ export function parseRepositoryConfig(
     throw error;
   }
 
-  const known = ["incus_image"];
+  const known = ["incus_image", "bridge"];
   const unknown = Object.keys(table).filter((key) => !known.includes(key));
   if (unknown.length > 0) {
     throw new LockiError(
@@ -83,9 +86,14 @@ export function parseRepositoryConfig(
     );
   }
 
+  const bridgeDeny = readBridgeSection(table["bridge"], file, ["deny"]).deny ?? [];
   const setting = table["incus_image"];
   if (setting === undefined) {
-    return { image: { kind: "alias", alias: DEFAULT_IMAGE_ALIAS }, imageText: DEFAULT_IMAGE_ALIAS };
+    return {
+      image: { kind: "alias", alias: DEFAULT_IMAGE_ALIAS },
+      imageText: DEFAULT_IMAGE_ALIAS,
+      bridgeDeny,
+    };
   }
   let chosen: unknown = setting;
   let keyPath = "incus_image";
@@ -110,7 +118,7 @@ export function parseRepositoryConfig(
   if (typeof chosen !== "string" || chosen.trim() === "") {
     throw invalidImage(file, keyPath, `expected a non-empty string, got ${JSON.stringify(chosen)}`);
   }
-  return { image: classifyImage(chosen, file, keyPath), imageText: chosen };
+  return { image: classifyImage(chosen, file, keyPath), imageText: chosen, bridgeDeny };
 }
 
 /** Decides whether an image setting is a local alias, a remote image or a tarball path. */
@@ -139,6 +147,46 @@ export function classifyImage(value: string, file: string, keyPath: string): Ima
   return { kind: "alias", alias: value };
 }
 
+/** Reads a `[bridge]` table: `deny` (a list of "git push"-style entries) and, where allowed, `rules` (rules text). */
+export function readBridgeSection(
+  value: unknown,
+  file: string,
+  allowedKeys: Array<"deny" | "rules">,
+): { deny?: string[]; rules?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new LockiError(
+      `invalid bridge in ${file}: expected a [bridge] table`,
+      `allowed keys: ${allowedKeys.join(", ")}`,
+    );
+  }
+  const result: { deny?: string[]; rules?: string } = {};
+  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
+    if (key === "deny" && allowedKeys.includes("deny")) {
+      if (!Array.isArray(entry) || entry.some((item) => typeof item !== "string")) {
+        throw new LockiError(
+          `invalid bridge.deny in ${file}: expected a list of strings`,
+          'for example: deny = ["git push", "git commit --amend"]',
+        );
+      }
+      result.deny = entry as string[];
+    } else if (key === "rules" && allowedKeys.includes("rules")) {
+      if (typeof entry !== "string") {
+        throw new LockiError(`invalid bridge.rules in ${file}: expected a string of rule blocks`);
+      }
+      result.rules = entry;
+    } else {
+      throw new LockiError(
+        `invalid bridge.${key} in ${file}: not allowed here`,
+        allowedKeys.includes("rules")
+          ? "allowed keys: deny, rules"
+          : "a repository's locki.toml can only narrow the bridge, with deny = [...]",
+      );
+    }
+  }
+  return result;
+}
+
 function invalidImage(file: string, keyPath: string, problem: string): LockiError {
   return new LockiError(
     `invalid ${keyPath} in ${file}: ${problem}`,
@@ -158,6 +206,10 @@ export interface UserConfig {
   backend?: "incus" | "lima";
   /** Unix socket of the Incus server for the `incus` backend. */
   incusSocket?: string;
+  /** Bridge commands or options the user turns off. */
+  bridgeDeny?: string[];
+  /** Extra bridge rule blocks, in the grammar of core/bridge/policy.rules. */
+  bridgeRules?: string;
 }
 
 /** Reads `~/.locki/config.toml` (path given); a missing file gives an empty config. */
@@ -199,8 +251,14 @@ export async function loadUserConfig(file: string): Promise<UserConfig> {
           problems.push(`incus.${subKey}: expected socket = "/absolute/path/unix.socket"`);
         }
       }
+    } else if (key === "bridge") {
+      const bridge = readBridgeSection(value, file, ["deny", "rules"]);
+      config.bridgeDeny = bridge.deny;
+      config.bridgeRules = bridge.rules;
     } else {
-      problems.push(`${key}: unknown key (known: backend, incus.socket)`);
+      problems.push(
+        `${key}: unknown key (known: backend, incus.socket, bridge.deny, bridge.rules)`,
+      );
     }
   }
   if (problems.length > 0) {

@@ -103,8 +103,9 @@ export class Fixture {
     return JSON.parse(result.stdout);
   }
 
-  /** Deletes the containers whose worktree lies in this fixture, then the folder. */
+  /** Stops this fixture's daemon, deletes the containers whose worktree lies in it, then the folder. */
   async dispose(): Promise<void> {
+    await this.locki(["daemon", "stop"]);
     await deleteContainersUnder(this.lockiHome);
     await Deno.remove(this.root, { recursive: true }).catch(() => {});
   }

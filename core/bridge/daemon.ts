@@ -3,6 +3,7 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { runProcess } from "../../vm/process.ts";
+import { LockiError } from "../errors.ts";
 import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
 import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
@@ -10,6 +11,7 @@ import { hostFacts, recordStash } from "./host_facts.ts";
 import { hostGitSetup } from "./host_git.ts";
 import { decide } from "./policy.ts";
 import { loadBuiltinRules, type Rule } from "./rules.ts";
+import { effectiveRules } from "./effective_rules.ts";
 import { decodeRequest, decodeWords, STDIN_ARGUMENTS } from "./wire.ts";
 
 /** Exit code of a command the bridge denied, as a shell reports a command it cannot run. */
@@ -230,9 +232,10 @@ async function runRequest(
   command: string,
   record: SandboxRecord,
   paths: LockiPaths,
-  rules: Rule[],
+  builtinRules: Rule[],
   log: DaemonLog,
 ): Promise<void> {
+  let rules = builtinRules;
   const deny = (rule: string, message: string) => {
     log.write(`denied sandbox ${record.id}: ${command.slice(0, 300)} (rule ${rule}: ${message})`);
     channel.stderr.write(
@@ -262,6 +265,12 @@ async function runRequest(
   const tampered = await pointerProblem(record);
   if (tampered) return deny("worktree-pointer", tampered);
 
+  try {
+    rules = await effectiveRules(paths, record.repoRoot);
+  } catch (error) {
+    const hint = error instanceof LockiError && error.hint ? `; ${error.hint}` : "";
+    return deny("settings", `${(error as Error).message}${hint}`);
+  }
   const setup = await hostGitSetup(paths, record, request.tty);
   const others = (await listRecords(paths))
     .filter((other) => other.commonDir === record.commonDir && other.id !== record.id)

@@ -6,7 +6,7 @@ import type { LockiPaths } from "../paths.ts";
 import { type SandboxRecord, writeRecord } from "../sandbox_store.ts";
 import { ensureHostKey } from "./daemon.ts";
 import { ensureDaemon } from "./lifecycle.ts";
-import { loadBuiltinRules } from "./rules.ts";
+import { effectiveRules } from "./effective_rules.ts";
 import {
   BRIDGE_PORT_IN_SANDBOX,
   bridgeInstructions,
@@ -32,7 +32,7 @@ export async function provisionBridge(
 ): Promise<void> {
   const daemon = await ensureDaemon(paths);
   const hostKey = await ensureHostKey(paths);
-  const rules = await loadBuiltinRules();
+  const rules = await effectiveRules(paths, record.repoRoot);
   const files: Record<string, [string, number]> = {
     "/etc/locki/ssh_config": [sshConfig(), 0o644],
     "/etc/locki/known_hosts": [knownHosts(hostKey), 0o644],
