@@ -65,6 +65,14 @@ export function hostFacts(
       );
       return pushed.ok && pushed.out === "";
     },
+    async githubRepository() {
+      const url = await git("remote", "get-url", "origin");
+      if (!url.ok) return undefined;
+      const match = url.out.match(
+        /^(?:https:\/\/|ssh:\/\/git@|git@)github\.com[:/]([\w.-]+\/[\w.-]+?)(?:\.git)?\/?$/,
+      );
+      return match?.[1];
+    },
     async ownsStash(entry) {
       const resolved = await git("rev-parse", "--verify", "--quiet", "--end-of-options", entry);
       if (!resolved.ok) return false;

@@ -30,6 +30,8 @@ export interface RepositoryFacts {
   headIsUnpushedOwnCommit(): Promise<boolean>;
   /** Whether the stash entry `stash@{n}` was made by this sandbox. */
   ownsStash(entry: string): Promise<boolean>;
+  /** `owner/name` of the GitHub repository behind the `origin` remote, if it is one. */
+  githubRepository(): Promise<string | undefined>;
 }
 
 /** What the daemon runs once a command is allowed. */
@@ -103,6 +105,18 @@ export async function decide(
   if (tool === "git" && DIFF_PROGRAMS.has(words[0])) options.push("--no-ext-diff", "--no-textconv");
   if (tool === "git" && words[0] === "blame") options.push("--no-textconv");
   options.push(...extra.options);
+
+  if (tool === "gh") {
+    // Every gh call is pinned to the repository's own GitHub project.
+    const repository = await facts.githubRepository();
+    if (!repository) {
+      throw new Denied(
+        "gh-repository",
+        `${context.name}: the origin remote is not a GitHub repository`,
+      );
+    }
+    options.push(`--repo=${repository}`);
+  }
 
   const rebuilt = [...words, ...options];
   const leading = extra.positionals ?? assigned.leading;
@@ -269,6 +283,12 @@ async function checkRemote(context: Context, remote: string): Promise<void> {
 
 async function checkPath(context: Context, path: string): Promise<void> {
   checkText(path, `${context.name} path`);
+  if (path.startsWith("-")) {
+    throw new Denied(
+      "leading-dash",
+      `${context.name}: the path '${path}' must not start with '-'; use ./${path}`,
+    );
+  }
   const absolute = normalize(isAbsolute(path) ? path : join(context.cwd, path));
   if (!inside(context.identity.worktree, absolute)) {
     throw new Denied(
