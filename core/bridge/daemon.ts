@@ -8,7 +8,7 @@ import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
 import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
 import { hostFacts, recordStash } from "./host_facts.ts";
-import { hostGitSetup } from "./host_git.ts";
+import { HostGitCache, hostGitSetup } from "./host_git.ts";
 import { decide } from "./policy.ts";
 import { loadBuiltinRules, type Rule } from "./rules.ts";
 import { effectiveRules } from "./effective_rules.ts";
@@ -81,9 +81,10 @@ export async function serveDaemon(paths: LockiPaths, preferredPort = 0): Promise
   await ensureHostKey(paths);
   const rules = await loadBuiltinRules();
   const hostKey = await Deno.readTextFile(files.hostKey);
+  const cache = new HostGitCache();
 
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client: any, info: any) => {
-    handleClient(client, info, paths, rules, log);
+    handleClient(client, info, paths, rules, log, cache);
   });
   server.on("error", (error: Error) => log.write(`server error: ${error.message}`));
   // The same port as last time keeps existing containers' proxy devices valid.
@@ -125,6 +126,7 @@ function handleClient(
   paths: LockiPaths,
   rules: Rule[],
   log: DaemonLog,
+  cache: HostGitCache,
 ): void {
   // NOTE: ssh2 keeps the TCP socket in a private field; without TCP_NODELAY
   // each command waits about 40 ms for delayed ACKs.
@@ -181,7 +183,7 @@ function handleClient(
       }
       session.on("exec", (accept: () => any, _reject: () => void, request: { command: string }) => {
         const channel = accept();
-        runRequest(channel, request.command, record!, paths, rules, log).catch((error) => {
+        runRequest(channel, request.command, record!, paths, rules, log, cache).catch((error) => {
           log.write(
             `error in sandbox ${record?.id}: ${error instanceof Error ? error.message : error}`,
           );
@@ -234,6 +236,7 @@ async function runRequest(
   paths: LockiPaths,
   builtinRules: Rule[],
   log: DaemonLog,
+  cache: HostGitCache,
 ): Promise<void> {
   let rules = builtinRules;
   const deny = (rule: string, message: string) => {
@@ -266,12 +269,12 @@ async function runRequest(
   if (tampered) return deny("worktree-pointer", tampered);
 
   try {
-    rules = await effectiveRules(paths, record.repoRoot);
+    rules = await effectiveRules(paths, record.repoRoot, builtinRules);
   } catch (error) {
     const hint = error instanceof LockiError && error.hint ? `; ${error.hint}` : "";
     return deny("settings", `${(error as Error).message}${hint}`);
   }
-  const setup = await hostGitSetup(paths, record, request.tty);
+  const setup = await hostGitSetup(paths, record, request.tty, cache);
   const others = (await listRecords(paths))
     .filter((other) => other.commonDir === record.commonDir && other.id !== record.id)
     .map((other) => other.branch);

@@ -11,8 +11,12 @@ import { loadBuiltinRules, parseRules, type Rule } from "./rules.ts";
  * replaces blocks, `deny` removes commands or options), minus the
  * repository's `[bridge] deny` in its `locki.toml`, which can only narrow.
  */
-export async function effectiveRules(paths: LockiPaths, repoRoot: string): Promise<Rule[]> {
-  let rules = await loadBuiltinRules();
+export async function effectiveRules(
+  paths: LockiPaths,
+  repoRoot: string,
+  builtin?: Rule[],
+): Promise<Rule[]> {
+  let rules = builtin ?? await loadBuiltinRules();
   const user = await loadUserConfig(paths.config);
   if (user.bridgeRules) {
     let extra: Rule[];

@@ -21,6 +21,25 @@ export const PROGRAM_CONFIG_KEYS =
 const KEPT_GLOBAL_KEYS =
   /^(user\.|author\.|committer\.|gpg\.|commit\.gpgsign$|tag\.gpgsign$|credential\.|url\..+\.insteadof$|core\.sshcommand$|http\.|init\.defaultbranch$|push\.default$|push\.autosetupremote$|pull\.rebase$|pull\.ff$|merge\.conflictstyle$|rebase\.autostash$|diff\.algorithm$|log\.date$|format\.pretty$|color\.)/;
 
+/**
+ * Results the daemon reuses between commands while the files behind them
+ * are unchanged (by modification time), to keep each bridged command cheap.
+ */
+export class HostGitCache {
+  readonly globalConfig = new Map<string, { stamp: string; path: string }>();
+  readonly programConfig = new Map<string, { stamp: string; lines: string[] }>();
+  readonly guardHooks = new Map<string, string>();
+}
+
+async function modificationStamp(...files: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const file of files) {
+    const info = await Deno.stat(file).catch(() => undefined);
+    parts.push(`${info?.mtime?.getTime() ?? "-"}:${info?.size ?? "-"}`);
+  }
+  return parts.join("|");
+}
+
 /** Folder with the hooks git runs for bridged commands: ref-ownership guards. */
 export function bridgeHooksFolder(paths: LockiPaths, id: string): string {
   return join(sandboxFolder(paths, id), "bridge-hooks");
@@ -132,10 +151,31 @@ export interface HostGitSetup {
  * attributes could start turned off unless the repository had it before the
  * sandbox existed.
  */
+async function cachedGlobalConfig(paths: LockiPaths, cache?: HostGitCache): Promise<string> {
+  const home = Deno.env.get("HOME") ?? "/";
+  const xdg = Deno.env.get("XDG_CONFIG_HOME") ?? join(home, ".config");
+  const stamp = await modificationStamp(join(home, ".gitconfig"), join(xdg, "git", "config"));
+  const hit = cache?.globalConfig.get(paths.state);
+  if (hit && hit.stamp === stamp) return hit.path;
+  const path = await curatedGlobalConfig(paths);
+  cache?.globalConfig.set(paths.state, { stamp, path });
+  return path;
+}
+
+async function cachedProgramConfig(commonDir: string, cache?: HostGitCache): Promise<string[]> {
+  const stamp = await modificationStamp(join(commonDir, "config"));
+  const hit = cache?.programConfig.get(commonDir);
+  if (hit && hit.stamp === stamp) return hit.lines;
+  const lines = await programConfig(commonDir);
+  cache?.programConfig.set(commonDir, { stamp, lines });
+  return lines;
+}
+
 export async function hostGitSetup(
   paths: LockiPaths,
   record: SandboxRecord,
   color: boolean,
+  cache?: HostGitCache,
 ): Promise<HostGitSetup> {
   const inherited = (name: string) => Deno.env.get(name);
   const env: Record<string, string> = {
@@ -145,7 +185,7 @@ export async function hostGitSetup(
     GIT_DIR: record.gitDir!,
     GIT_WORK_TREE: record.worktree,
     GIT_CONFIG_NOSYSTEM: "1",
-    GIT_CONFIG_GLOBAL: await curatedGlobalConfig(paths),
+    GIT_CONFIG_GLOBAL: await cachedGlobalConfig(paths, cache),
     GIT_LITERAL_PATHSPECS: "1",
     GIT_TERMINAL_PROMPT: "0",
     GIT_PAGER: "cat",
@@ -160,7 +200,15 @@ export async function hostGitSetup(
     const value = inherited(name);
     if (value) env[name] = value;
   }
-  const hooks = await writeGuardHooks(paths, record);
+  // A cached hook folder is used only while its guard hook is still there.
+  const hookKey = `${record.id}\0${record.branch}`;
+  let hooks = cache?.guardHooks.get(hookKey);
+  if (
+    !hooks || !await Deno.stat(join(hooks, "reference-transaction")).then(() => true, () => false)
+  ) {
+    hooks = await writeGuardHooks(paths, record);
+    cache?.guardHooks.set(hookKey, hooks);
+  }
   const overrides: Record<string, string> = {
     "core.hooksPath": hooks,
     "core.fsmonitor": "false",
@@ -179,7 +227,7 @@ export async function hostGitSetup(
     "color.ui": color ? "always" : "never",
   };
   const known = new Set(record.programConfig ?? []);
-  for (const line of await programConfig(record.commonDir)) {
+  for (const line of await cachedProgramConfig(record.commonDir, cache)) {
     const key = line.split("=")[0];
     if (!known.has(line) && !(key in overrides)) overrides[key] = "";
   }
