@@ -237,3 +237,52 @@ Deno.test("bridge rules follow user and repository settings", async () => {
     await fx.dispose();
   }
 });
+
+Deno.test("planted nested repository runs nothing on host", async () => {
+  const fx = await Fixture.create();
+  const marker = join(fx.root, "nested-ran");
+  try {
+    const [a] = await sandboxes(fx, ["nested"]);
+    // A repository planted in the worktree, whose config asks git to run a
+    // program; host git must never read it.
+    const script = `#!/bin/sh\ntouch ${marker}\n`;
+    const nested = join(a.worktree, "vendor", "evil");
+    await Deno.mkdir(nested, { recursive: true });
+    await git(nested, "init", "-q");
+    await Deno.writeTextFile(join(nested, "f"), "f\n");
+    await git(nested, "add", "f");
+    await git(nested, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "x");
+    await Deno.writeTextFile(join(nested, "hook.sh"), script, { mode: 0o755 });
+    await git(nested, "config", "core.fsmonitor", join(nested, "hook.sh"));
+    await git(nested, "config", "core.pager", join(nested, "hook.sh"));
+    await Deno.writeTextFile(join(nested, "f"), "changed\n");
+
+    for (
+      const argv of [
+        ["git", "status"],
+        ["git", "add", "vendor/evil"],
+        ["git", "status"],
+        ["git", "diff", "--cached"],
+        [
+          "git",
+          "commit",
+          "-q",
+          "-m",
+          "add nested",
+        ],
+        ["git", "show", "--stat"],
+        ["git", "log", "-p", "-1"],
+      ]
+    ) {
+      const result = await exec(a.container, a.worktree, argv);
+      assert.ok(result.code === 0 || result.code === 1, `${argv.join(" ")}: ${result.stderr}`);
+    }
+    assert.equal(
+      await run(["test", "-e", marker]).then((r) => r.code),
+      1,
+      "the planted config ran nothing",
+    );
+  } finally {
+    await fx.dispose();
+  }
+});

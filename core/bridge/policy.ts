@@ -315,7 +315,15 @@ async function checkDirectory(worktree: string, directory: string, what: string)
   return absolute;
 }
 
-/** Walks from `root` to `target` one component at a time and rejects any symlink on the way. */
+/**
+ * Walks from `root` to `target` one component at a time and rejects any
+ * symlink on the way.
+ * NOTE: the sandbox could swap a checked folder for a symlink between this
+ * check and git's start. What then holds is git's own boundary: GIT_DIR and
+ * GIT_WORK_TREE come from the record, and git refuses pathspecs outside the
+ * work tree and paths "beyond a symbolic link", so the swap cannot make it
+ * read or write outside the worktree.
+ */
 async function checkNoSymlinks(root: string, target: string, what: string): Promise<void> {
   let current = root;
   for (const part of relative(root, target).split(sep).filter(Boolean)) {
