@@ -372,7 +372,31 @@ Deno.test("bridge runs everyday agent commands", async () => {
     assert.equal(await Deno.readTextFile(join(worktree, "README.md")), "stashed change\n");
     await ok(["stash", "push", "-m", "second"]);
     await ok(["stash", "drop"]);
-    count += 5;
+    await Deno.writeTextFile(join(worktree, "untracked.txt"), "new\n");
+    await ok(["stash", "-u", "-m", "with untracked"]);
+    assert.equal(
+      await Deno.readTextFile(join(worktree, "untracked.txt")).catch(() => "gone"),
+      "gone",
+    );
+    await ok(["stash", "pop"]);
+    assert.equal(await Deno.readTextFile(join(worktree, "untracked.txt")), "new\n");
+    await Deno.remove(join(worktree, "untracked.txt"));
+    count += 7;
+
+    // From outside the worktree with -C, and from a login shell, whose
+    // /etc/profile resets PATH.
+    const fromRoot = await inSandbox(setup, ["git", "-C", worktree, "status", "--short"], {
+      cwd: "/",
+    });
+    assert.equal(fromRoot.code, 0, fromRoot.stderr);
+    const login = await inSandbox(setup, [
+      "bash",
+      "-lc",
+      "command -v git; git rev-parse --abbrev-ref HEAD",
+    ]);
+    assert.equal(login.stdout, "/opt/locki/bin/git\nfeature\n", login.stderr);
+    assert.match((await ok(["remote", "-v"])).stdout, /^origin\t/);
+    count += 3;
 
     await ok(["push", "-u", "origin", "HEAD"]);
     assert.equal(

@@ -55,6 +55,18 @@ const HARMLESS_GLOBAL_OPTIONS = new Set([
   "--literal-pathspecs",
 ]);
 
+/** What to run instead of common commands that are denied. */
+const ALTERNATIVES: Record<string, string> = {
+  reset: "drop changes with `git restore --staged --worktree --source=HEAD -- <paths>`, " +
+    "or move your branch with `git switch -C <your branch> <commit>`",
+  checkout:
+    "use `git switch <your branch>` or `git restore <paths>`; read other branches with `git show <branch>:<path>`",
+  clean: "delete untracked files with rm",
+  config: "settings are fixed by Locki; pass what you need as options",
+  worktree: "this sandbox is already a worktree of its own",
+  tag: "tags cannot be created from a sandbox",
+};
+
 /** Commands whose `-<n>` means `-n <n>`, as in `git log -20`. */
 const NUMERIC_SHORTHAND = new Set(["log", "show", "reflog"]);
 
@@ -106,7 +118,11 @@ export function parseGitCommand(args: string[], rules: Rule[]): ParsedCommand {
   if (subcommand === undefined) throw new Denied("no-subcommand", "no git subcommand given");
   const candidates = rules.filter((rule) => rule.tool === "git" && rule.command[0] === subcommand);
   if (candidates.length === 0) {
-    throw new Denied("not-allowed", `'git ${subcommand}' is not allowed through the bridge`);
+    const hint = ALTERNATIVES[subcommand];
+    throw new Denied(
+      "not-allowed",
+      `'git ${subcommand}' is not allowed through the bridge${hint ? `; instead, ${hint}` : ""}`,
+    );
   }
   let rule = candidates.find((candidate) =>
     candidate.command.length === 2 && candidate.command[1] === args[index + 1]

@@ -8,7 +8,7 @@ import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
 import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
 import { hostFacts, recordStash } from "./host_facts.ts";
-import { HostGitCache, hostGitSetup } from "./host_git.ts";
+import { commandEnv, HostGitCache, hostGitSetup } from "./host_git.ts";
 import { decide } from "./policy.ts";
 import { loadBuiltinRules, type Rule } from "./rules.ts";
 import { effectiveRules } from "./effective_rules.ts";
@@ -136,7 +136,10 @@ function handleClient(
 
   client.on("authentication", async (context: any) => {
     if (context.method !== "publickey") {
-      log.write(`rejected authentication from ${peer}: method ${context.method}`);
+      // Clients try "none" first to learn the allowed methods; that attempt is not worth a line.
+      if (context.method !== "none") {
+        log.write(`rejected authentication from ${peer}: method ${context.method}`);
+      }
       return context.reject(["publickey"]);
     }
     const match = await findSandboxByKey(paths, context.key);
@@ -294,7 +297,7 @@ async function runRequest(
   }
 
   const argv = decision.tool === "git" ? [...setup.configArgs, ...decision.args] : decision.args;
-  const env = decision.tool === "git" ? setup.env : {
+  const env = decision.tool === "git" ? commandEnv(setup, decision.args[0]) : {
     PATH: setup.env.PATH,
     HOME: setup.env.HOME,
     GH_PROMPT_DISABLED: "1",

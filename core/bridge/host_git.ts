@@ -4,6 +4,7 @@ import type { LockiPaths } from "../paths.ts";
 import type { SandboxRecord } from "../sandbox_store.ts";
 import { sandboxFolder } from "../sandbox_store.ts";
 import { quoteWord } from "./wire.ts";
+import { literalPathspecs } from "./policy.ts";
 
 /**
  * Repository config keys that make git start a program. Keys of this kind
@@ -186,7 +187,6 @@ export async function hostGitSetup(
     GIT_WORK_TREE: record.worktree,
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: await cachedGlobalConfig(paths, cache),
-    GIT_LITERAL_PATHSPECS: "1",
     GIT_TERMINAL_PROMPT: "0",
     GIT_PAGER: "cat",
     PAGER: "cat",
@@ -234,4 +234,9 @@ export async function hostGitSetup(
   const configArgs: string[] = [];
   for (const [key, value] of Object.entries(overrides)) configArgs.push("-c", `${key}=${value}`);
   return { env, configArgs };
+}
+
+/** Environment for one bridged subcommand: literal pathspecs except where git needs its magic. */
+export function commandEnv(setup: HostGitSetup, subcommand: string): Record<string, string> {
+  return literalPathspecs(subcommand) ? { ...setup.env, GIT_LITERAL_PATHSPECS: "1" } : setup.env;
 }

@@ -45,6 +45,15 @@ export interface Decision {
   after?: "record-stash";
 }
 
+/**
+ * Whether git runs with GIT_LITERAL_PATHSPECS for this subcommand. Not for
+ * stash, whose internal `git clean :/` breaks under literal pathspecs, so
+ * stash paths are checked for pathspec magic instead.
+ */
+export function literalPathspecs(subcommand: string): boolean {
+  return subcommand !== "stash";
+}
+
 /** Subcommands whose parser understands `--end-of-options` in git 2.39. */
 const END_OF_OPTIONS = new Set([
   "log",
@@ -78,12 +87,15 @@ export async function decide(
     throw new Denied("tool", `'${tool}' is not a bridged command (git, gh)`);
   }
   for (const arg of args) checkText(arg, "an argument", true);
-  let cwd = await checkDirectory(identity.worktree, clientCwd, "the current directory");
-
   const parsed = tool === "git" ? parseGitCommand(args, rules) : parseGhCommand(args, rules);
-  for (const directory of parsed.directories) {
-    cwd = await checkDirectory(identity.worktree, resolve(cwd, directory), `-C ${directory}`);
-  }
+  // Only the final directory must lie in the worktree, so `git -C <worktree>`
+  // works from anywhere in the sandbox.
+  let target = normalize(clientCwd);
+  for (const directory of parsed.directories) target = resolve(target, directory);
+  const what = parsed.directories.length > 0
+    ? `-C ${parsed.directories.join(" -C ")}`
+    : "the current directory";
+  const cwd = await checkDirectory(identity.worktree, target, what);
   const context: Context = {
     parsed,
     identity,
@@ -216,6 +228,12 @@ function assignItems(
 
 async function checkValue(context: Context, kind: ValueKind, value: string): Promise<void> {
   const { name } = context;
+  if (value === "-") {
+    throw new Denied(
+      "leading-dash",
+      `${name}: '-' (the previous branch or stdin) is not supported; name it`,
+    );
+  }
   if (value.startsWith("-")) {
     throw new Denied("leading-dash", `${name}: the argument '${value}' must not start with '-'`);
   }
@@ -287,6 +305,12 @@ async function checkPath(context: Context, path: string): Promise<void> {
     throw new Denied(
       "leading-dash",
       `${context.name}: the path '${path}' must not start with '-'; use ./${path}`,
+    );
+  }
+  if (!literalPathspecs(context.parsed.rule.command[0]) && path.startsWith(":")) {
+    throw new Denied(
+      "pathspec-magic",
+      `${context.name}: pathspec magic ('${path}') is not allowed; name the path`,
     );
   }
   const absolute = normalize(isAbsolute(path) ? path : join(context.cwd, path));
@@ -493,9 +517,11 @@ async function checkPush(
     if (!destination || !ownsBranch(context.identity, destination)) {
       throw new Denied(
         "ownership",
-        `${name}: the remote branch '${
-          destination ?? "(detached HEAD)"
-        }' does not belong to this sandbox`,
+        destination?.startsWith("refs/") && !destination.startsWith("refs/heads/")
+          ? `${name}: the remote ref '${destination}' is not a branch of this sandbox; only branches can be pushed`
+          : `${name}: the remote branch '${
+            destination ?? "(detached HEAD)"
+          }' does not belong to this sandbox`,
       );
     }
     const sourceRef = source === "HEAD" ? "HEAD" : `refs/heads/${strip(source)}`;

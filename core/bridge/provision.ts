@@ -11,6 +11,7 @@ import {
   BRIDGE_PORT_IN_SANDBOX,
   bridgeInstructions,
   knownHosts,
+  profileScript,
   shimScript,
   sshConfig,
 } from "./sandbox_files.ts";
@@ -36,9 +37,13 @@ export async function provisionBridge(
   const files: Record<string, [string, number]> = {
     "/etc/locki/ssh_config": [sshConfig(), 0o644],
     "/etc/locki/known_hosts": [knownHosts(hostKey), 0o644],
-    "/etc/locki/BRIDGE.md": [bridgeInstructions(rules, record.branch), 0o644],
+    "/etc/locki/BRIDGE.md": [
+      bridgeInstructions(rules, record.branch, await remoteNames(record)),
+      0o644,
+    ],
     "/opt/locki/bin/git": [shimScript(), 0o755],
     "/opt/locki/bin/gh": [shimScript(), 0o755],
+    "/etc/profile.d/00-locki.sh": [profileScript(), 0o644],
   };
   const stampOf = (key: string | undefined) =>
     createHash("sha256").update(JSON.stringify(files)).update(String(daemon.port)).update(key ?? "")
@@ -65,6 +70,14 @@ export async function provisionBridge(
     bind: "instance",
   });
   await backend.setConfig(record.container, { [STAMP_KEY]: stampOf(record.bridgeKey) });
+}
+
+async function remoteNames(record: SandboxRecord): Promise<string[]> {
+  const result = await runProcess(["git", "remote"], {
+    cwd: record.repoRoot,
+    env: { GIT_DIR: record.commonDir },
+  });
+  return result.code === 0 ? result.stdout.split("\n").filter(Boolean) : [];
 }
 
 async function generateKey(id: string): Promise<{ privateKey: string; publicKey: string }> {

@@ -115,8 +115,22 @@ exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
 `;
 }
 
+/**
+ * Login shells read /etc/profile, which on Debian resets PATH; this puts the
+ * shims first again.
+ */
+export function profileScript(): string {
+  return `# Written by Locki: git and gh go through the Locki bridge.
+case ":$PATH:" in
+  *:/opt/locki/bin:*) ;;
+  *) PATH="/opt/locki/bin:$PATH" ;;
+esac
+export PATH
+`;
+}
+
 /** Instructions agents read about the bridge, rendered from the same rules the daemon enforces. */
-export function bridgeInstructions(rules: Rule[], branch: string): string {
+export function bridgeInstructions(rules: Rule[], branch: string, remotes: string[]): string {
   return `# git and gh in this sandbox
 
 This sandbox has no .git folder of its own. \`git\` and \`gh\` are Locki shims
@@ -125,9 +139,19 @@ this sandbox's worktree only if the rules below allow it, and denies
 anything else with exit code 126 and a message naming the rule.
 
 This sandbox owns the branch \`${branch}\` and may create and use branches
-named \`${branch}.<suffix>\`. It may read every ref, and write only its own.
-Paths must stay inside the worktree; config changes, hooks and pagers are
-under Locki's control.
+named \`${branch}.<suffix>\`. It may read every ref (\`git show main:path\`,
+\`git diff main...HEAD\`), and write only its own. Remotes: ${
+    remotes.length > 0 ? remotes.map((name) => `\`${name}\``).join(", ") : "none"
+  }. Paths must stay inside the worktree; config changes, hooks and pagers are
+under Locki's control. Every git command also accepts \`-C <folder in the
+worktree>\` and \`--no-pager\` before the subcommand.
+
+Instead of commands that are denied:
+- \`git reset --hard\`, \`git checkout -- .\`: \`git restore --staged --worktree --source=HEAD -- <paths>\`
+- moving your branch to another commit: \`git switch -C ${branch} <commit>\`
+- \`git checkout <branch>\`: \`git switch <your branch>\`; read others with \`git show <branch>:<path>\`
+- \`git clean\`: delete the files with \`rm\`
+- \`git commit -F <file outside the worktree>\`: \`git commit -F -\` with the message on stdin
 
 ${renderRules(rules)}
 `;
