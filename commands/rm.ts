@@ -24,7 +24,7 @@ export function registerRm(program: Command): void {
         options: { force?: boolean; branch?: boolean; json?: boolean },
       ) => {
         const engine = await openEngine();
-        const target = await resolveTarget(engine, Deno.cwd(), branch);
+        const target = await resolveTarget(engine, Deno.cwd(), branch, "rm");
         const result = await interruptible(
           engine,
           () =>

@@ -14,7 +14,8 @@ export const SHIM_PATH = "/opt/locki/bin";
 /** Environment every process in a sandbox gets, through the container's `environment.*` config. */
 export function sandboxEnvironment(record: SandboxRecord): Record<string, string> {
   return {
-    PATH: `${SHIM_PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    PATH:
+      `${SHIM_PATH}:${CACHE_PATH}/agents/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: SANDBOX_HOME,
     IS_SANDBOX: "1",
     LOCKI_SANDBOX: record.id,

@@ -55,6 +55,7 @@ export async function resolveTarget(
   engine: Engine,
   cwd: string,
   branch: string | undefined,
+  command = "shell",
 ): Promise<Target> {
   const repo = await findRepository(cwd);
   if (branch !== undefined) {
@@ -67,7 +68,7 @@ export async function resolveTarget(
   if (!record) {
     throw new UsageError(
       `no branch given, and ${repo.currentTop} is not a Locki worktree`,
-      "name the branch, for example: locki shell fix-42",
+      `name the branch, for example: locki ${command} fix-42`,
     );
   }
   return { repo, branch: record.branch, record };

@@ -123,7 +123,7 @@ export function profileScript(): string {
   return `# Written by Locki: git and gh go through the Locki bridge.
 case ":$PATH:" in
   *:/opt/locki/bin:*) ;;
-  *) PATH="/opt/locki/bin:$PATH" ;;
+  *) PATH="/opt/locki/bin:/var/cache/locki/agents/bin:$PATH" ;;
 esac
 export PATH
 `;

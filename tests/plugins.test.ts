@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { containersUnder, Fixture, PROJECT_ROOT, run } from "./helpers.ts";
+
+const FIXTURE = join(PROJECT_ROOT, "tests", "fixtures", "hello-agent.ts");
+
+Deno.test("third-party plugin runs in a sandbox", async () => {
+  const fx = await Fixture.create();
+  try {
+    const added = await fx.lockiOk(["plugin", "add", FIXTURE]);
+    assert.match(added.stderr, /added plugin 'hello'/);
+    const help = await fx.lockiOk(["--help"]);
+    assert.match(help.stdout, /hello\|hi \[branch\]\s+a greeting agent/);
+    const listed = JSON.parse((await fx.lockiOk(["plugin", "list", "--json"])).stdout);
+    assert.equal(listed.find((entry: { name: string }) => entry.name === "hello").source, FIXTURE);
+
+    const result = await fx.lockiOk(["hello", "fix", "--", "world"], {
+      env: { HELLO_TOKEN: "t-123", UNRELATED_SECRET: "s3cret" },
+    });
+    assert.match(
+      result.stdout,
+      /^hello from locki-app-fix-\w+ in .*\/worktrees\/app-fix-\w+, token=t-123/,
+    );
+    assert.match(result.stdout, /settings=\{"greeting":"hi"\}/);
+    assert.match(result.stdout, /args: world/);
+    assert.match(result.stderr, /installing hello in the sandbox/);
+
+    const [container] = await containersUnder(fx.lockiHome);
+    const env = await run(["incus", "exec", container.name, "--", "env"]);
+    assert.doesNotMatch(env.stdout, /s3cret/, "only declared variables are forwarded");
+    const instructions = await run([
+      "incus",
+      "exec",
+      container.name,
+      "--",
+      "cat",
+      "/etc/hello/INSTRUCTIONS.md",
+    ]);
+    assert.match(instructions.stdout, /You are working in a Locki sandbox/);
+
+    // Seeds never overwrite the user's own settings, and the install step runs once.
+    await Deno.writeTextFile(
+      join(fx.lockiHome, "home", ".hello", "settings.json"),
+      '{"greeting":"mine"}',
+    );
+    const again = await fx.lockiOk(["hi", "fix"]);
+    assert.match(again.stdout, /settings=\{"greeting":"mine"\}/);
+    assert.doesNotMatch(again.stderr, /installing/);
+
+    // A plugin file changed after it was added is not run, and breaks nothing else.
+    await Deno.writeTextFile(join(fx.lockiHome, "plugins", "hello.ts"), "\n// edited\n", {
+      append: true,
+    });
+    const changed = await fx.locki(["hello", "fix"]);
+    assert.equal(changed.code, 1);
+    assert.match(changed.stderr, /plugin 'hello' changed since it was added/);
+    assert.match(changed.stderr, /locki plugin add --force/);
+    assert.equal((await fx.locki(["--help"])).code, 0);
+    assert.equal((await fx.locki(["shell", "fix", "--", "true"])).code, 0);
+
+    await fx.lockiOk(["plugin", "remove", "hello"]);
+    assert.doesNotMatch((await fx.lockiOk(["--help"])).stdout, /hello/);
+  } finally {
+    await fx.dispose();
+  }
+});
+
+Deno.test("built-in agents seed settings and explain failed installs", async () => {
+  const fx = await Fixture.create();
+  try {
+    const claude = await fx.locki(["claude", "agent-b", "--", "--version"]);
+    // The base image has no npm, so the install step fails with the plugin and the fix named.
+    assert.equal(claude.code, 1);
+    assert.match(claude.stderr, /installing plugin 'claude' in the sandbox failed/);
+    assert.match(claude.stderr, /npm is not installed in this sandbox's image/);
+    assert.match(claude.stderr, /hint: use an image with Node\.js and npm/);
+
+    const home = join(fx.lockiHome, "home");
+    const worktree = (await fx.sandboxes())[0].worktree;
+    const state = JSON.parse(await Deno.readTextFile(join(home, ".claude.json")));
+    assert.equal(state.projects[worktree].hasTrustDialogAccepted, true);
+    const settings = JSON.parse(await Deno.readTextFile(join(home, ".claude", "settings.json")));
+    assert.equal(settings.permissions.defaultMode, "bypassPermissions");
+    const [container] = await containersUnder(fx.lockiHome);
+    const managed = await run([
+      "incus",
+      "exec",
+      container.name,
+      "--",
+      "cat",
+      "/etc/claude-code/CLAUDE.md",
+    ]);
+    assert.match(managed.stdout, /Locki sandbox/);
+
+    await fx.locki(["gemini", "agent-b"]);
+    const trusted = JSON.parse(
+      await Deno.readTextFile(join(home, ".gemini", "trustedFolders.json")),
+    );
+    assert.deepEqual(Object.keys(trusted), [worktree], "exactly the worktree is trusted, never /");
+    const geminiNotes = await Deno.readTextFile(join(home, ".gemini", "GEMINI.md"));
+    assert.match(geminiNotes, /<!-- locki:begin/);
+
+    await Deno.mkdir(join(home, ".codex"), { recursive: true });
+    await Deno.writeTextFile(join(home, ".codex", "AGENTS.md"), "# My own notes\n");
+    await fx.locki(["codex", "agent-b"]);
+    assert.match(
+      await Deno.readTextFile(join(home, ".codex", "config.toml")),
+      /approval_policy = "never"/,
+    );
+    const notes = await Deno.readTextFile(join(home, ".codex", "AGENTS.md"));
+    assert.match(notes, /^# My own notes\n\n<!-- locki:begin/, "the user's own instructions stay");
+    await fx.locki(["codex", "agent-b"]);
+    assert.equal(
+      await Deno.readTextFile(join(home, ".codex", "AGENTS.md")),
+      notes,
+      "the block is replaced, not repeated",
+    );
+  } finally {
+    await fx.dispose();
+  }
+});
