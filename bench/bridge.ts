@@ -7,30 +7,10 @@
  * Needs the incus backend set up (vm/setup-debian-host.sh).
  */
 import { join } from "node:path";
+import { sh, timed } from "./measure.ts";
 
 const runs = Number(Deno.args[Deno.args.indexOf("--runs") + 1]) || 30;
 const main = new URL("../main.ts", import.meta.url).pathname;
-
-async function sh(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const output = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`${argv.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
-
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
-}
 
 function percentile(values: number[], fraction: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -7,31 +7,11 @@
  * user in the incus-admin group.
  */
 import { join } from "node:path";
+import { sh, timed } from "./measure.ts";
 
 const runs = Number(Deno.args[Deno.args.indexOf("--runs") + 1]) || 7;
 const main = new URL("../main.ts", import.meta.url).pathname;
 const image = "locki-debian-12";
-
-async function sh(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const output = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`${argv.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
-
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

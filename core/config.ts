@@ -62,20 +62,11 @@ export function parseRepositoryConfig(
   file: string,
   arch: Architecture,
 ): RepositoryConfig {
-  let table: Record<string, unknown>;
-  try {
-    table = parse(text) as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof TomlError) {
-      throw new LockiError(
-        `invalid TOML in ${file} at line ${error.line}, column ${error.column}: ${
-          error.message.split("\n")[0]
-        }`,
-        "fix the syntax, or delete the file to use the default image",
-      );
-    }
-    throw error;
-  }
+  const table = parseToml(
+    text,
+    file,
+    "fix the syntax, or delete the file to use the default image",
+  );
 
   const known = ["incus_image", "bridge"];
   const unknown = Object.keys(table).filter((key) => !known.includes(key));
@@ -194,6 +185,22 @@ function invalidImage(file: string, keyPath: string, problem: string): LockiErro
   );
 }
 
+/** Parses TOML text; a syntax error names the file, line and column. */
+function parseToml(text: string, file: string, hint: string): Record<string, unknown> {
+  try {
+    return parse(text) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const detail = error.message.split("\n")[0];
+      throw new LockiError(
+        `invalid TOML in ${file} at line ${error.line}, column ${error.column}: ${detail}`,
+        hint,
+      );
+    }
+    throw error;
+  }
+}
+
 /** Returns whether `path` lies inside `root` after normalising `..` (symlinks are not followed). */
 export function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
@@ -221,18 +228,7 @@ export async function loadUserConfig(file: string): Promise<UserConfig> {
     if (error instanceof Deno.errors.NotFound) return {};
     throw new LockiError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  let table: Record<string, unknown>;
-  try {
-    table = parse(text) as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof TomlError) {
-      throw new LockiError(
-        `invalid TOML in ${file} at line ${error.line}, column ${error.column}`,
-        "fix the syntax",
-      );
-    }
-    throw error;
-  }
+  const table = parseToml(text, file, "fix the syntax");
   const problems: string[] = [];
   const config: UserConfig = {};
   for (const [key, value] of Object.entries(table)) {

@@ -46,6 +46,18 @@ export class DaemonLog {
   }
 }
 
+/** Writes a new ed25519 key pair without a passphrase to `file` and `file.pub`. */
+export async function createKeyPair(file: string, comment: string): Promise<void> {
+  // Written under a temporary name and renamed, public half first, so that
+  // concurrent Locki processes never see a half-written pair.
+  const temporary = `${file}.${Deno.pid}.tmp`;
+  const argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", temporary];
+  const result = await runProcess(argv);
+  if (result.code !== 0) throw new Error(`ssh-keygen failed: ${result.stderr.trim()}`);
+  await Deno.rename(`${temporary}.pub`, `${file}.pub`);
+  await Deno.rename(temporary, file);
+}
+
 /** Creates the daemon's ed25519 host key once; sandboxes pin its public half in known_hosts. */
 export async function ensureHostKey(paths: LockiPaths): Promise<string> {
   const files = daemonFiles(paths);
@@ -53,19 +65,7 @@ export async function ensureHostKey(paths: LockiPaths): Promise<string> {
   try {
     await Deno.stat(files.hostKey);
   } catch {
-    const result = await runProcess([
-      "ssh-keygen",
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      "locki-daemon",
-      "-f",
-      files.hostKey,
-    ]);
-    if (result.code !== 0) throw new Error(`ssh-keygen failed: ${result.stderr.trim()}`);
+    await createKeyPair(files.hostKey, "locki-daemon");
   }
   return (await Deno.readTextFile(`${files.hostKey}.pub`)).trim();
 }

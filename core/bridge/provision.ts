@@ -4,7 +4,7 @@ import type { Backend } from "../../vm/backend.ts";
 import { runProcess } from "../../vm/process.ts";
 import type { LockiPaths } from "../paths.ts";
 import { type SandboxRecord, writeRecord } from "../sandbox_store.ts";
-import { ensureHostKey } from "./daemon.ts";
+import { createKeyPair, ensureHostKey } from "./daemon.ts";
 import { ensureDaemon } from "./lifecycle.ts";
 import { effectiveRules } from "./effective_rules.ts";
 import {
@@ -84,19 +84,7 @@ async function generateKey(id: string): Promise<{ privateKey: string; publicKey:
   const folder = await Deno.makeTempDir({ prefix: "locki-key-" });
   try {
     const file = join(folder, "key");
-    const result = await runProcess([
-      "ssh-keygen",
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      `locki-sandbox-${id}`,
-      "-f",
-      file,
-    ]);
-    if (result.code !== 0) throw new Error(`ssh-keygen failed: ${result.stderr.trim()}`);
+    await createKeyPair(file, `locki-sandbox-${id}`);
     return {
       privateKey: await Deno.readTextFile(file),
       publicKey: (await Deno.readTextFile(`${file}.pub`)).trim(),
