@@ -100,13 +100,18 @@ export async function installAgent(
   if ((await engine.backend.execCapture(record.container, check)).code === 0) return;
 
   engine.progress.step(`installing ${plugin.name} in the sandbox`);
+  // Offline, npm uses only the shared cache and fails at once on a missing
+  // package; with --prefer-offline and no network it retries for minutes.
+  const offline = Deno.env.get("LOCKI_OFFLINE") === "1";
+  const npmMode = offline ? "--offline" : "--prefer-offline";
   const script = step.kind === "npm"
     ? `set -e
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm is not installed in this sandbox's image, so ${step.package} cannot be installed" >&2
   exit 3
 fi
-npm install --global --prefix "${AGENT_PREFIX}" --no-fund --no-audit "${step.package}"
+# Packages already in the shared npm cache are not downloaded again.
+npm install --global --prefix "${AGENT_PREFIX}" ${npmMode} --no-fund --no-audit --no-update-notifier "${step.package}"
 test -x "${AGENT_PREFIX}/bin/${step.bin}"`
     : step.script;
   const result = await engine.backend.execCapture(record.container, ["sh", "-c", script]);

