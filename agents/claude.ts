@@ -13,6 +13,12 @@ export default {
     "ANTHROPIC_AUTH_TOKEN",
     "CLAUDE_CODE_OAUTH_TOKEN",
     "ANTHROPIC_MODEL",
+    // A gateway or proxy in front of the API, and switches for traffic other than the model's.
+    "ANTHROPIC_BASE_URL",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "DISABLE_AUTOUPDATER",
+    "DISABLE_TELEMETRY",
+    "DISABLE_ERROR_REPORTING",
   ],
   install: { kind: "npm", package: "@anthropic-ai/claude-code", bin: "claude" },
   command: (args) => ["claude", "--dangerously-skip-permissions", ...args],

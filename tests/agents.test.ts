@@ -1,27 +1,15 @@
 import assert from "node:assert/strict";
-import { containersUnder, Fixture, run } from "./helpers.ts";
-
-/** npm cache filled by tests/prefetch-agents.sh (tests/run.sh runs it). */
-const NPM_CACHE = Deno.env.get("LOCKI_TEST_NPM_CACHE") ?? "/var/cache/locki-test-npm";
-
-const prefetched = await Deno.stat(`${NPM_CACHE}/.locki-prefetched`).then(() => true, () => false);
+import { agentCacheReady, containersUnder, Fixture, loadAgentCache, run } from "./helpers.ts";
 
 Deno.test({
   name: "built-in agents install and start",
-  ignore: !prefetched,
+  ignore: !agentCacheReady,
   fn: async () => {
     const fx = await Fixture.create();
     try {
       await fx.lockiOk(["shell", "agents", "--", "true"]);
       const [container] = await containersUnder(fx.lockiHome);
-      // The sandboxes' shared npm cache gets the prefetched packages, as if an
-      // earlier sandbox had downloaded them; test containers have no network.
-      const copy = await run([
-        "sh",
-        "-c",
-        `tar -C ${NPM_CACHE} -cf - . | incus exec ${container.name} -- sh -c 'mkdir -p /var/cache/locki/npm && tar -xf - -C /var/cache/locki/npm'`,
-      ]);
-      assert.equal(copy.code, 0, copy.stderr);
+      await loadAgentCache(container.name);
       // Start from no installed agents, so the install step really runs.
       const reset = await run([
         "incus",

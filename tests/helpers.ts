@@ -172,3 +172,27 @@ export async function repositoryState(repo: string): Promise<string> {
   const status = await git(repo, "status", "--porcelain");
   return [refs, head, worktrees, status].join("\n--\n");
 }
+
+/** npm cache filled by tests/prefetch-agents.sh (tests/run.sh runs it during set-up). */
+export const AGENT_NPM_CACHE = Deno.env.get("LOCKI_TEST_NPM_CACHE") ?? "/var/cache/locki-test-npm";
+
+export const agentCacheReady = await Deno.stat(`${AGENT_NPM_CACHE}/.locki-prefetched`).then(
+  () => true,
+  () => false,
+);
+
+/**
+ * Copies the prefetched npm cache into the shared cache volume through a
+ * container, as if an earlier sandbox had downloaded the agents; test
+ * containers have no network.
+ */
+export async function loadAgentCache(container: string): Promise<void> {
+  const copy = await run([
+    "sh",
+    "-c",
+    `tar -C ${AGENT_NPM_CACHE} -cf - . | incus exec ${container} -- sh -c 'mkdir -p /var/cache/locki/npm && tar -xf - -C /var/cache/locki/npm'`,
+  ]);
+  if (copy.code !== 0) {
+    throw new Error(`copying the npm cache into ${container} failed: ${copy.stderr}`);
+  }
+}
