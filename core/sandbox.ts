@@ -10,7 +10,8 @@ import { type Progress, warn } from "./output.ts";
 import type { LockiPaths } from "./paths.ts";
 import { resolveImage } from "./image.ts";
 import { programConfig } from "./bridge/host_git.ts";
-import { provisionBridge } from "./bridge/provision.ts";
+import { BRIDGE_DEVICE, bridgeDevice, provisionBridge } from "./bridge/provision.ts";
+import { ensureDaemon } from "./bridge/lifecycle.ts";
 import {
   branchExists,
   findRepository,
@@ -273,6 +274,7 @@ async function createContainer(
     uid: Deno.uid() ?? 0,
     gid: Deno.gid() ?? 0,
   });
+  spec.devices[BRIDGE_DEVICE] = bridgeDevice((await ensureDaemon(paths)).port);
   await backend.create(spec);
 }
 

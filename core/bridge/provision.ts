@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Backend } from "../../vm/backend.ts";
+import type { Backend, DeviceConfig } from "../../vm/backend.ts";
 import { runProcess } from "../../vm/process.ts";
 import type { LockiPaths } from "../paths.ts";
 import { type SandboxRecord, writeRecord } from "../sandbox_store.ts";
@@ -60,16 +60,35 @@ export async function provisionBridge(
     record.bridgeKey = key.publicKey;
     await writeRecord(paths, record);
   }
-  for (const [path, [content, mode]] of Object.entries(files)) {
-    await backend.pushFile(record.container, path, content, mode);
+  await Promise.all(
+    Object.entries(files).map(([path, [content, mode]]) =>
+      backend.pushFile(record.container, path, content, mode)
+    ),
+  );
+  const device = bridgeDevice(daemon.port);
+  const attached = current?.devices[BRIDGE_DEVICE];
+  if (!attached || Object.entries(device).some(([key, value]) => attached[key] !== value)) {
+    await backend.addDevice(record.container, BRIDGE_DEVICE, device);
   }
-  await backend.addDevice(record.container, "locki-bridge", {
+  await backend.setConfig(record.container, { [STAMP_KEY]: stampOf(record.bridgeKey) });
+}
+
+/** Name of the proxy device that puts the daemon on the sandbox's loopback. */
+export const BRIDGE_DEVICE = "locki-bridge";
+
+/**
+ * The proxy device config for a daemon on `port`. It belongs in the
+ * container's spec at creation: attached right after a start, Incus 6.0.4
+ * took about 6 s here (until the container finished booting), against 1 s
+ * as part of the start.
+ */
+export function bridgeDevice(port: number): DeviceConfig {
+  return {
     type: "proxy",
     listen: `tcp:127.0.0.1:${BRIDGE_PORT_IN_SANDBOX}`,
-    connect: `tcp:127.0.0.1:${daemon.port}`,
+    connect: `tcp:127.0.0.1:${port}`,
     bind: "instance",
-  });
-  await backend.setConfig(record.container, { [STAMP_KEY]: stampOf(record.bridgeKey) });
+  };
 }
 
 async function remoteNames(record: SandboxRecord): Promise<string[]> {
