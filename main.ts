@@ -28,7 +28,16 @@ export function buildProgram(trailing: string[], agents: PluginEntry[]): Command
     .version(`locki ${denoConfig.version} (deno ${Deno.version.deno})`, "-V, --version")
     .showSuggestionAfterError()
     .exitOverride();
-  for (const entry of agents) registerAgent(program, entry, trailing);
+  for (const entry of agents) {
+    try {
+      registerAgent(program, entry, trailing);
+    } catch (error) {
+      // One bad registry entry must not take every other command down with it.
+      console.error(
+        `locki: warning: plugin '${entry.name}' is skipped: ${(error as Error).message}`,
+      );
+    }
+  }
   registerLs(program);
   registerRm(program);
   registerVm(program);

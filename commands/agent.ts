@@ -6,6 +6,7 @@ import { type PluginEntry, PluginRegistry } from "../plugins/registry.ts";
 import {
   forwardedEnvironment,
   installAgent,
+  launchCommand,
   writeHomeFiles,
   writeInstructions,
 } from "../core/agent_launch.ts";
@@ -64,7 +65,7 @@ export function registerAgent(program: Command, entry: PluginEntry, trailing: st
       }
       Deno.exitCode = await engine.backend.execInteractive(
         record.container,
-        plugin.command(trailing, context),
+        launchCommand(plugin, trailing, context),
         {
           cwd: sandboxDirectory(record, Deno.cwd()),
           env,

@@ -1,4 +1,4 @@
-import { dirname, join, relative } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import type { AgentPlugin, InstallStep, SandboxContext } from "../plugins/api.ts";
 import { PluginError } from "../plugins/validate.ts";
 import { CACHE_PATH, SANDBOX_HOME } from "./container_spec.ts";
@@ -115,16 +115,49 @@ npm install --global --prefix "${AGENT_PREFIX}" ${npmMode} --no-fund --no-audit 
 test -x "${AGENT_PREFIX}/bin/${step.bin}"`
     : step.script;
   const result = await engine.backend.execCapture(record.container, ["sh", "-c", script]);
+  const output = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-8).join("\n  ");
   if (result.code !== 0) {
     engine.progress.fail();
-    const output = (result.stderr || result.stdout).trim().split("\n").slice(-8).join("\n  ");
     throw new LockiError(
       `installing plugin '${plugin.name}' in the sandbox failed (exit code ${result.code}):\n  ${output}`,
-      result.code === 3
+      step.kind === "npm" && output.includes("npm is not installed in this sandbox's image")
         ? "use an image with Node.js and npm (incus_image in locki.toml), or give the sandbox network access"
         : `fix the plugin's install step, or install it by hand: locki shell ${record.branch}`,
     );
   }
+  if ((await engine.backend.execCapture(record.container, check)).code !== 0) {
+    engine.progress.fail();
+    throw new LockiError(
+      `the install step of plugin '${plugin.name}' finished, but its check (${
+        check.join(" ")
+      }) still fails`,
+      "make the install step produce what the check looks for",
+    );
+  }
+}
+
+/** Calls the plugin's `command` and checks that it returns a command line. */
+export function launchCommand(
+  plugin: AgentPlugin,
+  args: string[],
+  context: SandboxContext,
+): string[] {
+  let argv: unknown;
+  try {
+    argv = plugin.command(args, context);
+  } catch (error) {
+    throw new PluginError(`plugin '${plugin.name}': command() failed: ${(error as Error).message}`);
+  }
+  if (
+    !Array.isArray(argv) || argv.length === 0 ||
+    argv.some((word) => typeof word !== "string" || word === "")
+  ) {
+    throw new PluginError(
+      `plugin '${plugin.name}': command() returned ${JSON.stringify(argv)}, not a command line`,
+      'return a non-empty list of strings, for example ["my-agent", "--yes", ...args]',
+    );
+  }
+  return argv as string[];
 }
 
 /** Host environment variables the plugin may forward, for those that are set. */

@@ -48,19 +48,24 @@ export class PluginRegistry {
 
   /** Lists built-in and added plugins, from the registry file only: no plugin code runs. */
   async list(): Promise<PluginEntry[]> {
-    const entries: PluginEntry[] = this.builtins.map((plugin) => ({
-      name: plugin.name,
-      aliases: plugin.aliases ?? [],
-      description: plugin.description,
-      builtin: true,
-    }));
-    for (const added of await this.added()) {
+    const added = await this.added();
+    const takenByAdded = new Set(added.flatMap((entry) => [entry.name, ...entry.aliases]));
+    // An added plugin may replace a built-in (plugin add --force); the built-in then steps aside.
+    const entries: PluginEntry[] = this.builtins
+      .filter((plugin) => !takenByAdded.has(plugin.name))
+      .map((plugin) => ({
+        name: plugin.name,
+        aliases: (plugin.aliases ?? []).filter((alias) => !takenByAdded.has(alias)),
+        description: plugin.description,
+        builtin: true,
+      }));
+    for (const entry of added) {
       entries.push({
-        name: added.name,
-        aliases: added.aliases,
-        description: added.description,
+        name: entry.name,
+        aliases: entry.aliases,
+        description: entry.description,
         builtin: false,
-        added,
+        added: entry,
       });
     }
     return entries;
@@ -68,14 +73,14 @@ export class PluginRegistry {
 
   /** Finds a plugin by name or alias and loads it; an added plugin whose file changed is refused. */
   async load(name: string): Promise<AgentPlugin> {
-    const builtin = this.builtins.find((plugin) =>
-      plugin.name === name || plugin.aliases?.includes(name)
-    );
-    if (builtin) return builtin;
     const added = (await this.added()).find((entry) =>
       entry.name === name || entry.aliases.includes(name)
     );
     if (!added) {
+      const builtin = this.builtins.find((plugin) =>
+        plugin.name === name || plugin.aliases?.includes(name)
+      );
+      if (builtin) return builtin;
       throw new PluginError(
         `no agent plugin named '${name}'`,
         "see the installed ones with `locki plugin list`",
@@ -87,7 +92,8 @@ export class PluginRegistry {
         `plugin '${added.name}' changed since it was added (${added.file} ${
           digest === "missing" ? "is missing" : "has another SHA-256"
         }), so it is not run`,
-        `review it, then add it again: locki plugin add --force ${added.source}`,
+        `review the change, then add it again: locki plugin add --force ${added.file} (keeps the edit) ` +
+          `or locki plugin add --force ${added.source} (the original)`,
       );
     }
     return await importPlugin(added.file, added.source);
@@ -121,6 +127,15 @@ export class PluginRegistry {
         );
       }
       const existing = await this.added();
+      const otherNames = existing.filter((entry) => entry.name !== plugin.name)
+        .flatMap((entry) => [entry.name, ...entry.aliases]);
+      const taken = names.find((name) => otherNames.includes(name));
+      if (taken) {
+        throw new PluginError(
+          `plugin ${source} takes the name '${taken}', which an added plugin already uses`,
+          "rename it or change its aliases, or remove the other plugin first (locki plugin remove)",
+        );
+      }
       const replaced = existing.find((entry) => entry.name === plugin.name);
       if (replaced && !options.force) {
         throw new PluginError(
@@ -134,7 +149,7 @@ export class PluginRegistry {
         name: plugin.name,
         aliases: plugin.aliases ?? [],
         description: plugin.description,
-        source,
+        source: /^(https:\/\/|npm:)/.test(source) ? source : resolve(options.cwd, source),
         sha256: await sha256OfFile(file),
         file,
         addedAt: new Date().toISOString(),

@@ -119,3 +119,50 @@ Deno.test("registry rejects broken and clashing plugins", async () => {
     assert.deepEqual(await registry.added(), [], "nothing was recorded");
   });
 });
+
+Deno.test("registry keeps names unique and lets --force replace a built-in", async () => {
+  await withRegistry(async (registry, folder) => {
+    const write = async (name: string, text: string) => {
+      const file = join(folder, name);
+      await Deno.writeTextFile(file, text);
+      return file;
+    };
+    const body = (name: string, aliases: string[] = []) =>
+      `export default { name: "${name}", aliases: ${
+        JSON.stringify(aliases)
+      }, description: "d", install: { kind: "none" }, command: (a) => ["x", ...a] };`;
+    await registry.add(await write("first.ts", body("first")), { force: false, cwd: folder });
+    await assert.rejects(
+      async () =>
+        registry.add(await write("second.ts", body("second", ["first"])), {
+          force: false,
+          cwd: folder,
+        }),
+      /takes the name 'first', which an added plugin already uses/,
+    );
+    await assert.rejects(
+      async () =>
+        registry.add(await write("self.ts", body("self", ["self"])), { force: false, cwd: folder }),
+      /aliases: 'self' repeats the name/,
+    );
+
+    const replacement = await registry.add(await write("claude.ts", body("claude")), {
+      force: true,
+      cwd: folder,
+    });
+    assert.equal(
+      replacement.source,
+      join(folder, "claude.ts"),
+      "local sources are recorded as absolute paths",
+    );
+    const names = (await registry.list()).map((entry) => entry.name);
+    assert.equal(names.filter((name) => name === "claude").length, 1, "the built-in steps aside");
+    assert.equal((await registry.list()).find((entry) => entry.name === "claude")?.builtin, false);
+    assert.deepEqual(
+      (await registry.load("claude")).command([], { worktree: "/w", branch: "b", home: "/root" }),
+      [
+        "x",
+      ],
+    );
+  });
+});

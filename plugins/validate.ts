@@ -46,6 +46,13 @@ export function validatePlugin(value: unknown, source: string): AgentPlugin {
       }`,
     );
   }
+  if (Array.isArray(plugin.aliases)) {
+    const seen = new Set([plugin.name]);
+    for (const alias of plugin.aliases) {
+      if (seen.has(alias)) problems.push(`aliases: '${alias}' repeats the name or another alias`);
+      seen.add(alias);
+    }
+  }
   if (plugin.aliases !== undefined) {
     if (
       !Array.isArray(plugin.aliases) ||

@@ -143,6 +143,26 @@ Deno.test("failing install step names the plugin", async () => {
       /hint: fix the plugin's install step, or install it by hand: locki shell try/,
     );
     assert.equal((await fx.sandboxes()).length, 1, "the sandbox stays for a look");
+
+    const empty = join(fx.root, "empty.ts");
+    await Deno.writeTextFile(
+      empty,
+      'export default { name: "empty", description: "d", install: { kind: "none" }, command: () => [] };\n',
+    );
+    await fx.lockiOk(["plugin", "add", empty]);
+    const noCommand = await fx.locki(["empty", "try"]);
+    assert.equal(noCommand.code, 1);
+    assert.match(noCommand.stderr, /plugin 'empty': command\(\) returned \[\], not a command line/);
+
+    // Replacing a built-in keeps every command working.
+    const claude = join(fx.root, "claude.ts");
+    await Deno.writeTextFile(
+      claude,
+      'export default { name: "claude", description: "my claude", install: { kind: "none" }, command: (a) => ["echo", "mine", ...a] };\n',
+    );
+    await fx.lockiOk(["plugin", "add", "--force", claude]);
+    assert.match((await fx.lockiOk(["--help"])).stdout, /claude \[branch\]\s+my claude/);
+    assert.equal((await fx.lockiOk(["claude", "try", "--", "x"])).stdout, "mine x\n");
   } finally {
     await fx.dispose();
   }
