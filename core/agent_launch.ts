@@ -13,7 +13,7 @@ const INSTRUCTIONS_BEGIN =
   "<!-- locki:begin (written by Locki; edits inside this block are replaced) -->";
 const INSTRUCTIONS_END = "<!-- locki:end -->";
 
-/** What every agent is told about its sandbox; the rules themselves are in /etc/locki/BRIDGE.md. */
+/** Returns the sandbox description every agent gets; the bridge rules are in /etc/locki/BRIDGE.md. */
 export function sandboxInstructions(): string {
   return `# You are working in a Locki sandbox
 

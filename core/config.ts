@@ -9,7 +9,7 @@ export const DEFAULT_IMAGE_ALIAS = "locki-debian-12";
 export const ARCHITECTURES = ["x86_64", "aarch64"] as const;
 export type Architecture = typeof ARCHITECTURES[number];
 
-/** Where a sandbox's image comes from. */
+/** Source of a sandbox's image. */
 export type ImageSource =
   | { kind: "alias"; alias: string }
   | { kind: "remote"; remote: string; image: string }

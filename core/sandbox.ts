@@ -27,7 +27,7 @@ import {
   writeRecord,
 } from "./sandbox_store.ts";
 
-/** What every engine operation needs: where Locki keeps its files, the backend, and progress output. */
+/** Context of every engine operation: Locki's folders, the backend and the progress display. */
 export interface Engine {
   paths: LockiPaths;
   backend: Backend;

@@ -9,7 +9,7 @@ export interface AddedPlugin {
   name: string;
   aliases: string[];
   description: string;
-  /** What the user gave: a path, an https URL or npm:package. */
+  /** Source the user gave: a path, an https URL or npm:package. */
   source: string;
   /** SHA-256 of the copied module; a file that no longer matches is not run. */
   sha256: string;

@@ -41,7 +41,7 @@ export class DaemonLog {
         append: true,
       });
     } catch {
-      // A full disk must not stop the daemon from answering.
+      // A full disk must not stop the daemon from serving commands.
     }
   }
 }
