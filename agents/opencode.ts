@@ -4,7 +4,15 @@ import type { AgentPlugin } from "../plugins/api.ts";
 export default {
   name: "opencode",
   description: "OpenCode with all permissions allowed",
-  forwardEnv: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GEMINI_API_KEY"],
+  forwardEnv: [
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "GEMINI_API_KEY",
+    // Switches for traffic other than the model's: update checks and the model catalogue.
+    "OPENCODE_DISABLE_AUTOUPDATE",
+    "OPENCODE_DISABLE_MODELS_FETCH",
+  ],
   install: { kind: "npm", package: "opencode-ai", bin: "opencode" },
   command: (args) => ["opencode", ...args],
   homeFiles: () => [

@@ -170,3 +170,131 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "opencode fixes a bug and commits through bridge",
+  ignore: !agentCacheReady,
+  fn: async () => {
+    const fx = await Fixture.create();
+    let server: ModelServer | undefined;
+    try {
+      await Deno.writeTextFile(join(fx.repo, "add.sh"), "#!/bin/sh\necho $(( $1 - $2 ))\n", {
+        mode: 0o755,
+      });
+      await Deno.writeTextFile(
+        join(fx.repo, "test.sh"),
+        '#!/bin/sh\nresult=$(./add.sh 2 3)\n[ "$result" = 5 ] && echo "test passed" || { echo "test failed: got $result"; exit 1; }\n',
+        { mode: 0o755 },
+      );
+      // The repository's own OpenCode settings name a provider that speaks the
+      // Messages API at the scripted server.
+      await Deno.writeTextFile(
+        join(fx.repo, "opencode.json"),
+        JSON.stringify(
+          {
+            $schema: "https://opencode.ai/config.json",
+            autoupdate: false,
+            share: "disabled",
+            provider: {
+              scripted: {
+                npm: "@ai-sdk/anthropic",
+                name: "Scripted",
+                options: {
+                  baseURL: `http://127.0.0.1:${MODEL_PORT_IN_SANDBOX}/v1`,
+                  apiKey: "sk-test",
+                },
+                models: { "scripted-model": { name: "Scripted model", tool_call: true } },
+              },
+            },
+          },
+          null,
+          2,
+        ),
+      );
+      await git(fx.repo, "add", ".");
+      await git(fx.repo, "commit", "-q", "-m", "add calculator with a failing test");
+      const mainBefore = await git(fx.repo, "rev-parse", "main");
+
+      const worktree = (await fx.lockiOk(["shell", "fix-7", "--", "pwd"])).stdout.trim();
+      const [container] = await containersUnder(fx.lockiHome);
+      await loadAgentCache(container.name);
+      const bash = (command: string) => ({
+        blocks: [{
+          type: "tool_use" as const,
+          name: "bash",
+          input: { command, description: "run" },
+        }],
+      });
+      server = new ModelServer([
+        {
+          blocks: [{
+            type: "tool_use",
+            name: "read",
+            input: { filePath: join(worktree, "add.sh") },
+          }],
+        },
+        bash("./test.sh"),
+        {
+          blocks: [{
+            type: "tool_use",
+            name: "edit",
+            input: {
+              filePath: join(worktree, "add.sh"),
+              oldString: "$1 - $2",
+              newString: "$1 + $2",
+            },
+          }],
+        },
+        bash("./test.sh"),
+        bash("git add add.sh && git commit -m 'Fix add.sh to add'"),
+        bash("git reset --hard HEAD~1"),
+        { blocks: [{ type: "text", text: "Fixed and committed." }] },
+      ]);
+      const device = await run([
+        "incus",
+        "config",
+        "device",
+        "add",
+        container.name,
+        "model",
+        "proxy",
+        `listen=tcp:127.0.0.1:${MODEL_PORT_IN_SANDBOX}`,
+        `connect=tcp:127.0.0.1:${server.port}`,
+        "bind=instance",
+      ]);
+      assert.equal(device.code, 0, device.stderr);
+
+      const result = await fx.locki(
+        ["opencode", "fix-7", "--", "run", "-m", "scripted/scripted-model", "fix the failing test"],
+        {
+          env: {
+            OPENCODE_DISABLE_AUTOUPDATE: "1",
+            OPENCODE_DISABLE_MODELS_FETCH: "1",
+            LOCKI_OFFLINE: "1",
+          },
+        },
+      );
+      assert.equal(result.code, 0, `opencode failed: ${result.stderr}\n${result.stdout}`);
+      assert.equal(server.turnsServed, 7, `every scripted turn was used: ${result.stdout}`);
+
+      const results = server.toolResults();
+      assert.match(results[1].text, /test failed: got -1/);
+      assert.match(results[3].text, /test passed/);
+      assert.match(
+        results[5].text,
+        /locki bridge: denied by rule 'not-allowed': 'git reset' is not allowed/,
+      );
+
+      assert.equal(await git(fx.repo, "rev-list", "--count", "main..fix-7"), "1");
+      assert.equal(
+        await git(fx.repo, "log", "-1", "--format=%s%n%an <%ae>", "fix-7"),
+        "Fix add.sh to add\nDev <dev@example.com>",
+      );
+      assert.equal(await git(fx.repo, "show", "fix-7:add.sh"), "#!/bin/sh\necho $(( $1 + $2 ))");
+      assert.equal(await git(fx.repo, "rev-parse", "main"), mainBefore);
+    } finally {
+      await server?.close();
+      await fx.dispose();
+    }
+  },
+});
