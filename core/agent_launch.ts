@@ -33,11 +33,25 @@ export async function writeHomeFiles(
   plugin: AgentPlugin,
   context: SandboxContext,
 ): Promise<void> {
-  for (const file of plugin.homeFiles?.(context) ?? []) {
+  let files;
+  try {
+    files = plugin.homeFiles?.(context) ?? [];
+  } catch (error) {
+    throw new PluginError(
+      `plugin '${plugin.name}': homeFiles() failed: ${(error as Error).message}`,
+    );
+  }
+  for (const file of files) {
     const target = join(sharedHome, file.path);
-    if (relative(sharedHome, target).startsWith("..")) {
+    if (isAbsolute(file.path) || relative(sharedHome, target).startsWith("..")) {
       throw new PluginError(
         `plugin '${plugin.name}': home file '${file.path}' lies outside the home folder`,
+        "give a path relative to the home folder, such as .my-agent/settings.json",
+      );
+    }
+    if (!("seed" in file) && typeof (file as { merge?: unknown }).merge !== "function") {
+      throw new PluginError(
+        `plugin '${plugin.name}': home file '${file.path}' has neither seed nor merge`,
       );
     }
     await Deno.mkdir(dirname(target), { recursive: true });
