@@ -6,6 +6,43 @@ import { ModelServer } from "./model_server.ts";
 /** Loopback port inside the sandbox where the scripted model server appears. */
 const MODEL_PORT_IN_SANDBOX = 18080;
 
+/** Commits a calculator whose test fails (it subtracts), plus `extra` files, to the fixture's repository. */
+async function commitBuggyCalculator(
+  fx: Fixture,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  await Deno.writeTextFile(join(fx.repo, "add.sh"), "#!/bin/sh\necho $(( $1 - $2 ))\n", {
+    mode: 0o755,
+  });
+  await Deno.writeTextFile(
+    join(fx.repo, "test.sh"),
+    '#!/bin/sh\nresult=$(./add.sh 2 3)\n[ "$result" = 5 ] && echo "test passed" || { echo "test failed: got $result"; exit 1; }\n',
+    { mode: 0o755 },
+  );
+  for (const [name, text] of Object.entries(extra)) {
+    await Deno.writeTextFile(join(fx.repo, name), text);
+  }
+  await git(fx.repo, "add", ".");
+  await git(fx.repo, "commit", "-q", "-m", "add calculator with a failing test");
+}
+
+/** Puts the scripted model server on the sandbox's loopback through an Incus proxy device. */
+async function attachModelServer(container: string, server: ModelServer): Promise<void> {
+  const device = await run([
+    "incus",
+    "config",
+    "device",
+    "add",
+    container,
+    "model",
+    "proxy",
+    `listen=tcp:127.0.0.1:${MODEL_PORT_IN_SANDBOX}`,
+    `connect=tcp:127.0.0.1:${server.port}`,
+    "bind=instance",
+  ]);
+  assert.equal(device.code, 0, device.stderr);
+}
+
 Deno.test({
   name: "claude fixes a bug and commits through bridge",
   ignore: !agentCacheReady,
@@ -14,17 +51,7 @@ Deno.test({
     let server: ModelServer | undefined;
     try {
       // A small repository with a failing test, and a bare origin.
-      await Deno.writeTextFile(join(fx.repo, "add.sh"), "#!/bin/sh\necho $(( $1 - $2 ))\n", {
-        mode: 0o755,
-      });
-      await Deno.writeTextFile(
-        join(fx.repo, "test.sh"),
-        '#!/bin/sh\nresult=$(./add.sh 2 3)\n[ "$result" = 5 ] && echo "test passed" || { echo "test failed: got $result"; exit 1; }\n',
-        { mode: 0o755 },
-      );
-      await Deno.writeTextFile(join(fx.repo, ".gitignore"), "*.log\n");
-      await git(fx.repo, "add", ".");
-      await git(fx.repo, "commit", "-q", "-m", "add calculator with a failing test");
+      await commitBuggyCalculator(fx, { ".gitignore": "*.log\n" });
       const origin = join(fx.root, "origin.git");
       await git(fx.root, "clone", "-q", "--bare", fx.repo, origin);
       await git(fx.repo, "remote", "add", "origin", origin);
@@ -95,19 +122,7 @@ Deno.test({
         },
         { blocks: [{ type: "text", text: "The test passes now and the fix is committed." }] },
       ]);
-      const device = await run([
-        "incus",
-        "config",
-        "device",
-        "add",
-        container.name,
-        "model",
-        "proxy",
-        `listen=tcp:127.0.0.1:${MODEL_PORT_IN_SANDBOX}`,
-        `connect=tcp:127.0.0.1:${server.port}`,
-        "bind=instance",
-      ]);
-      assert.equal(device.code, 0, device.stderr);
+      await attachModelServer(container.name, server);
 
       const result = await fx.locki(["claude", "fix-42", "--", "-p", "fix the failing test"], {
         env: {
@@ -178,19 +193,10 @@ Deno.test({
     const fx = await Fixture.create();
     let server: ModelServer | undefined;
     try {
-      await Deno.writeTextFile(join(fx.repo, "add.sh"), "#!/bin/sh\necho $(( $1 - $2 ))\n", {
-        mode: 0o755,
-      });
-      await Deno.writeTextFile(
-        join(fx.repo, "test.sh"),
-        '#!/bin/sh\nresult=$(./add.sh 2 3)\n[ "$result" = 5 ] && echo "test passed" || { echo "test failed: got $result"; exit 1; }\n',
-        { mode: 0o755 },
-      );
       // The repository's own OpenCode settings name a provider that speaks the
       // Messages API at the scripted server.
-      await Deno.writeTextFile(
-        join(fx.repo, "opencode.json"),
-        JSON.stringify(
+      await commitBuggyCalculator(fx, {
+        "opencode.json": JSON.stringify(
           {
             $schema: "https://opencode.ai/config.json",
             autoupdate: false,
@@ -210,9 +216,7 @@ Deno.test({
           null,
           2,
         ),
-      );
-      await git(fx.repo, "add", ".");
-      await git(fx.repo, "commit", "-q", "-m", "add calculator with a failing test");
+      });
       const mainBefore = await git(fx.repo, "rev-parse", "main");
 
       const worktree = (await fx.lockiOk(["shell", "fix-7", "--", "pwd"])).stdout.trim();
@@ -250,19 +254,7 @@ Deno.test({
         bash("git reset --hard HEAD~1"),
         { blocks: [{ type: "text", text: "Fixed and committed." }] },
       ]);
-      const device = await run([
-        "incus",
-        "config",
-        "device",
-        "add",
-        container.name,
-        "model",
-        "proxy",
-        `listen=tcp:127.0.0.1:${MODEL_PORT_IN_SANDBOX}`,
-        `connect=tcp:127.0.0.1:${server.port}`,
-        "bind=instance",
-      ]);
-      assert.equal(device.code, 0, device.stderr);
+      await attachModelServer(container.name, server);
 
       const result = await fx.locki(
         ["opencode", "fix-7", "--", "run", "-m", "scripted/scripted-model", "fix the failing test"],
