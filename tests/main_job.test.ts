@@ -175,6 +175,19 @@ Deno.test({
       const log = await Deno.readTextFile(join(fx.lockiHome, "state", "logs", "daemon.log"));
       assert.match(log, /denied sandbox app-fix-42-\w+: .*'reset' '--hard' 'HEAD~1'/);
       assert.match(log, /denied sandbox app-fix-42-\w+: .*'push' '--force' 'origin' 'main'/);
+      // Claude Code's own background git calls pass the bridge, except the two reads Locki refuses
+      // on purpose because they can reveal secrets: the whole config and the remote's URL.
+      const others = log.split("\n").filter((line) =>
+        line.includes(" denied sandbox ") &&
+        !/'reset' '--hard' 'HEAD~1'|'push' '--force' 'origin' 'main'/.test(line)
+      );
+      for (const line of others) {
+        assert.match(
+          line,
+          /'config' '--local' '--includes' '-z' '--list'|'remote' 'get-url' 'origin'/,
+          line,
+        );
+      }
 
       const removed = await fx.locki(["rm", "fix-42"]);
       assert.equal(removed.code, 0, removed.stderr);

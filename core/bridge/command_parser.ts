@@ -18,6 +18,8 @@ export interface ParsedCommand {
   rule: Rule;
   /** Directories from `-C` options, in order, as given. */
   directories: string[];
+  /** `-c key=value` pairs that are kept, ready to go before the subcommand. */
+  config: string[];
   options: ParsedOption[];
   positionals: string[];
   afterDashDash: string[];
@@ -48,6 +50,45 @@ const DENIED_GLOBAL_OPTIONS: Record<string, string> = {
   "--list-cmds": "not needed through the bridge",
 };
 
+/**
+ * Settings agents pass with `-c` to harden their own background git calls,
+ * such as Claude Code turning hooks and helper programs off. Locki's fixed
+ * settings already cover each one, so they are accepted and dropped;
+ * refusing them left the agent without any git context.
+ */
+const DROPPED_CONFIG = [
+  /^core\.(hookspath|fsmonitor|askpass|alternaterefscommand)$/,
+  /^safe\.barerepository$/,
+  /^protocol\.([a-z]+\.)?allow$/,
+  /^(gc\.auto|maintenance\.auto|advice\.[a-z]+)$/,
+  /^hook\.[a-z0-9-]+\.enabled$/,
+];
+
+/** Display settings an agent may pass with `-c`, kept when the value is one of these. */
+const KEPT_CONFIG: Record<string, RegExp> = {
+  "format.pretty": /^[^\x00-\x1f]*$/,
+  "log.showsignature": /^false$/,
+  "core.quotepath": /^(true|false)$/,
+  "color.ui": /^(always|never|auto|true|false)$/,
+  "diff.autorefreshindex": /^(true|false)$/,
+  "submodule.recurse": /^false$/,
+  "core.ignorecase": /^(true|false)$/,
+};
+
+/** Returns the `-c` setting to keep, undefined to drop it, or raises `Denied` for any other setting. */
+function acceptConfigSetting(setting: string): string | undefined {
+  const equals = setting.indexOf("=");
+  const key = (equals === -1 ? setting : setting.slice(0, equals)).toLowerCase();
+  const value = equals === -1 ? "true" : setting.slice(equals + 1);
+  if (DROPPED_CONFIG.some((pattern) => pattern.test(key))) return undefined;
+  if (KEPT_CONFIG[key]?.test(value)) return `${key}=${value}`;
+  throw new Denied(
+    "global-options",
+    `git -c ${setting}: setting config on the command line is not allowed; accepted are settings that ` +
+      `turn hooks, helpers and protocols off, and ${Object.keys(KEPT_CONFIG).join(", ")}`,
+  );
+}
+
 const HARMLESS_GLOBAL_OPTIONS = new Set([
   "--no-pager",
   "-P",
@@ -62,7 +103,6 @@ const ALTERNATIVES: Record<string, string> = {
   checkout:
     "use `git switch <your branch>` or `git restore <paths>`; read other branches with `git show <branch>:<path>`",
   clean: "delete untracked files with rm",
-  config: "settings are fixed by Locki; pass what you need as options",
   worktree: "this sandbox is already a worktree of its own",
   tag: "tags cannot be created from a sandbox",
 };
@@ -92,10 +132,18 @@ export function checkText(value: string, what: string, allowNewlines = false): v
 export function parseGitCommand(args: string[], rules: Rule[]): ParsedCommand {
   checkSize(args);
   const directories: string[] = [];
+  const config: string[] = [];
   let index = 0;
   while (index < args.length && args[index].startsWith("-")) {
     const arg = args[index];
     const name = arg.split("=")[0];
+    if (arg === "-c") {
+      const setting = args[index + 1] ?? "";
+      const kept = acceptConfigSetting(setting);
+      if (kept) config.push("-c", kept);
+      index += 2;
+      continue;
+    }
     if (arg === "-C") {
       const value = args[index + 1];
       if (value === undefined) throw new Denied("global-options", "-C needs a directory");
@@ -144,7 +192,7 @@ export function parseGitCommand(args: string[], rules: Rule[]): ParsedCommand {
     index += 1;
   }
   const parsed = parseOptions(rule, args.slice(index), NUMERIC_SHORTHAND.has(subcommand));
-  return { ...parsed, directories };
+  return { ...parsed, directories, config };
 }
 
 /** Parses the arguments of a `gh` call: `gh <command> <subcommand> ...`. */
@@ -161,7 +209,7 @@ export function parseGhCommand(args: string[], rules: Rule[]): ParsedCommand {
       `'gh ${[command, subcommand].filter(Boolean).join(" ")}' is not allowed through the bridge`,
     );
   }
-  return { ...parseOptions(rule, args.slice(2), false), directories: [] };
+  return { ...parseOptions(rule, args.slice(2), false), directories: [], config: [] };
 }
 
 function checkSize(args: string[]): void {
@@ -178,7 +226,7 @@ function parseOptions(
   rule: Rule,
   args: string[],
   numericShorthand: boolean,
-): Omit<ParsedCommand, "directories"> {
+): Omit<ParsedCommand, "directories" | "config"> {
   const name = `${rule.tool} ${rule.command.join(" ")}`;
   const options: ParsedOption[] = [];
   const positionals: string[] = [];

@@ -243,7 +243,7 @@ async function runRequest(
 ): Promise<void> {
   let rules = builtinRules;
   const deny = (rule: string, message: string) => {
-    log.write(`denied sandbox ${record.id}: ${command.slice(0, 300)} (rule ${rule}: ${message})`);
+    log.write(`denied sandbox ${record.id}: ${command.slice(0, 2000)} (rule ${rule}: ${message})`);
     channel.stderr.write(
       `locki bridge: denied by rule '${rule}': ${message}\n${allowedSummary(rules)}`,
     );
@@ -297,7 +297,7 @@ async function runRequest(
   }
 
   const argv = decision.tool === "git" ? [...setup.configArgs, ...decision.args] : decision.args;
-  const env = decision.tool === "git" ? commandEnv(setup, decision.args[0]) : {
+  const env = decision.tool === "git" ? commandEnv(setup, decision.subcommand) : {
     PATH: setup.env.PATH,
     HOME: setup.env.HOME,
     GH_PROMPT_DISABLED: "1",

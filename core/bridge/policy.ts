@@ -37,8 +37,10 @@ export interface RepositoryFacts {
 /** What the daemon runs once a command is allowed. */
 export interface Decision {
   tool: "git" | "gh";
-  /** Arguments after `git` or `gh`, rebuilt by Locki. */
+  /** Arguments after `git` or `gh`, rebuilt by Locki (kept `-c` settings first). */
   args: string[];
+  /** The subcommand, such as `status` or `stash`. */
+  subcommand: string;
   /** Absolute directory inside the worktree to run in. */
   cwd: string;
   /** Work to do after a successful run. */
@@ -53,6 +55,16 @@ export interface Decision {
 export function literalPathspecs(subcommand: string): boolean {
   return subcommand !== "stash";
 }
+
+/** Settings `git config <key>` may read: none of them holds a secret or names a program. */
+const READABLE_CONFIG = [
+  "user.name",
+  "user.email",
+  "init.defaultbranch",
+  "core.autocrlf",
+  "core.ignorecase",
+  "core.eol",
+];
 
 /** Subcommands whose parser understands `--end-of-options` in git 2.39. */
 const END_OF_OPTIONS = new Set([
@@ -130,7 +142,7 @@ export async function decide(
     options.push(`--repo=${repository}`);
   }
 
-  const rebuilt = [...words, ...options];
+  const rebuilt = [...parsed.config, ...words, ...options];
   const leading = extra.positionals ?? assigned.leading;
   if (leading.length > 0) {
     if (tool === "git" && END_OF_OPTIONS.has(words[0])) rebuilt.push("--end-of-options");
@@ -139,7 +151,7 @@ export async function decide(
   if (assigned.paths.length > 0 || (assigned.sawPaths && tool === "git")) {
     rebuilt.push("--", ...assigned.paths);
   }
-  return { tool, args: rebuilt, cwd, after: extra.after };
+  return { tool, args: rebuilt, subcommand: words[0], cwd, after: extra.after };
 }
 
 interface Context {
@@ -436,6 +448,18 @@ async function runCheck(context: Context, assigned: Assigned): Promise<CheckResu
         throw new Denied("stash", `${name}: ${normalized} was not made by this sandbox`);
       }
       return { options: [], positionals: [normalized] };
+    }
+    case "config-read": {
+      const key = values[0]?.value.toLowerCase() ?? "";
+      if (!READABLE_CONFIG.includes(key)) {
+        throw new Denied(
+          "config",
+          `${name}: reading '${values[0]?.value}' is not allowed; readable: ${
+            READABLE_CONFIG.join(", ")
+          }`,
+        );
+      }
+      return { options: [] };
     }
     case "gh-pr-create": {
       const current = await facts.currentBranch();
