@@ -66,6 +66,7 @@ const DROPPED_CONFIG = [
 
 /** Display settings an agent may pass with `-c`, kept when the value is one of these. */
 const KEPT_CONFIG: Record<string, RegExp> = {
+  // deno-lint-ignore no-control-regex
   "format.pretty": /^[^\x00-\x1f]*$/,
   "log.showsignature": /^false$/,
   "core.quotepath": /^(true|false)$/,
