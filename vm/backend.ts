@@ -8,7 +8,7 @@
 /** Incus device configuration: `type` plus its keys, all strings. */
 export type DeviceConfig = Record<string, string>;
 
-/** What to create: everything except the image is plain Incus configuration. */
+/** Container to create: everything except the image is plain Incus configuration. */
 export interface ContainerSpec {
   name: string;
   /** Local alias or fingerprint of the image, as returned by `ensureImage`. */
@@ -36,7 +36,7 @@ export interface ExecOptions {
   tty: boolean;
 }
 
-/** Where an image is taken from, resolved by the engine from `locki.toml`. */
+/** Image source, resolved by the engine from `locki.toml`. */
 export type ImageRequest =
   | { kind: "alias"; alias: string }
   | { kind: "remote"; remote: string; image: string }

@@ -97,7 +97,7 @@ const HARMLESS_GLOBAL_OPTIONS = new Set([
   "--literal-pathspecs",
 ]);
 
-/** What to run instead of common commands that are denied. */
+/** Suggested replacements for common commands that are denied. */
 const ALTERNATIVES: Record<string, string> = {
   reset: "drop changes with `git restore --staged --worktree --source=HEAD -- <paths>`, " +
     "or move your branch with `git switch -C <your branch> <commit>`",

@@ -9,7 +9,7 @@ import {
 } from "./command_parser.ts";
 import type { ArgumentSpec, Rule, ValueKind } from "./rules.ts";
 
-/** Who is asking: the sandbox's branch and worktree, as Locki recorded them (never as the client says). */
+/** Identity of the calling sandbox: its branch and worktree as Locki recorded them, never as the client sends them. */
 export interface SandboxIdentity {
   branch: string;
   worktree: string;
@@ -34,7 +34,7 @@ export interface RepositoryFacts {
   githubRepository(): Promise<string | undefined>;
 }
 
-/** What the daemon runs once a command is allowed. */
+/** Command line and directory the daemon runs once a command is allowed. */
 export interface Decision {
   tool: "git" | "gh";
   /** Arguments after `git` or `gh`, rebuilt by Locki (kept `-c` settings first). */
@@ -56,7 +56,7 @@ export function literalPathspecs(subcommand: string): boolean {
   return subcommand !== "stash";
 }
 
-/** Settings `git config <key>` may read: none of them holds a secret or names a program. */
+/** Settings `git config <key>` may read: none of them contains a secret or names a program. */
 const READABLE_CONFIG = [
   "user.name",
   "user.email",
