@@ -21,7 +21,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** The scripted session without the refused commands, so both sides do the same work. */
+/** Builds the scripted session without the refused commands, so both sides do the same work. */
 function script(folder: string): ScriptedTurn[] {
   const bash = (command: string) => ({
     blocks: [{ type: "tool_use" as const, name: "Bash", input: { command } }],
@@ -123,18 +123,7 @@ try {
     );
 
     const server = new ModelServer(script(worktree));
-    await sh([
-      "incus",
-      "config",
-      "device",
-      "add",
-      container,
-      "model",
-      "proxy",
-      `listen=tcp:127.0.0.1:${modelPort}`,
-      `connect=tcp:127.0.0.1:${server.port}`,
-      "bind=instance",
-    ]);
+    await server.attachTo(container, modelPort);
     const lockiEnv = { ...env, ANTHROPIC_BASE_URL: `http://127.0.0.1:${modelPort}` };
     session.push(
       await timed(() =>

@@ -4,6 +4,7 @@
  * Incus containers each test made. Every test gets its own LOCKI_HOME.
  */
 import { join } from "node:path";
+import { runProcess } from "../vm/process.ts";
 
 export const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const MAIN = join(PROJECT_ROOT, "main.ts");
@@ -14,32 +15,12 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a program and captures its output; never throws on a non-zero exit. */
-export async function run(
+/** Runs a program and captures its output; a non-zero exit (127 for a missing program) is returned, not thrown. */
+export function run(
   argv: string[],
   options: { cwd?: string; env?: Record<string, string>; stdin?: string; clearEnv?: boolean } = {},
 ): Promise<RunResult> {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.clearEnv,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return runProcess(argv, options);
 }
 
 /** Runs git and returns trimmed stdout; throws with git's message on failure. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { agentCacheReady, containersUnder, Fixture, git, loadAgentCache, run } from "./helpers.ts";
+import { agentCacheReady, containersUnder, Fixture, git, loadAgentCache } from "./helpers.ts";
 import { ModelServer } from "./model_server.ts";
 
 /** Loopback port inside the sandbox where the scripted model server appears. */
@@ -24,23 +24,6 @@ async function commitBuggyCalculator(
   }
   await git(fx.repo, "add", ".");
   await git(fx.repo, "commit", "-q", "-m", "add calculator with a failing test");
-}
-
-/** Puts the scripted model server on the sandbox's loopback through an Incus proxy device. */
-async function attachModelServer(container: string, server: ModelServer): Promise<void> {
-  const device = await run([
-    "incus",
-    "config",
-    "device",
-    "add",
-    container,
-    "model",
-    "proxy",
-    `listen=tcp:127.0.0.1:${MODEL_PORT_IN_SANDBOX}`,
-    `connect=tcp:127.0.0.1:${server.port}`,
-    "bind=instance",
-  ]);
-  assert.equal(device.code, 0, device.stderr);
 }
 
 Deno.test({
@@ -122,7 +105,7 @@ Deno.test({
         },
         { blocks: [{ type: "text", text: "The test passes now and the fix is committed." }] },
       ]);
-      await attachModelServer(container.name, server);
+      await server.attachTo(container.name, MODEL_PORT_IN_SANDBOX);
 
       const result = await fx.locki(["claude", "fix-42", "--", "-p", "fix the failing test"], {
         env: {
@@ -267,7 +250,7 @@ Deno.test({
         bash("git reset --hard HEAD~1"),
         { blocks: [{ type: "text", text: "Fixed and committed." }] },
       ]);
-      await attachModelServer(container.name, server);
+      await server.attachTo(container.name, MODEL_PORT_IN_SANDBOX);
 
       const result = await fx.locki(
         ["opencode", "fix-7", "--", "run", "-m", "scripted/scripted-model", "fix the failing test"],

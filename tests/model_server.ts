@@ -66,6 +66,33 @@ export class ModelServer {
     return results;
   }
 
+  /**
+   * Makes the server reachable on `port` of a container's loopback through an
+   * Incus proxy device, since test containers have no network.
+   */
+  async attachTo(container: string, port: number): Promise<void> {
+    const output = await new Deno.Command("incus", {
+      args: [
+        "config",
+        "device",
+        "add",
+        container,
+        "model",
+        "proxy",
+        `listen=tcp:127.0.0.1:${port}`,
+        `connect=tcp:127.0.0.1:${this.port}`,
+        "bind=instance",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `adding the model proxy to ${container} failed: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+  }
+
   async close(): Promise<void> {
     await this.#server.shutdown();
   }
