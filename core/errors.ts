@@ -1,6 +1,6 @@
 /**
- * An error meant for the user: `message` says what failed and on which value,
- * `hint` says what to do next. Only `main.ts` prints these and picks the exit
+ * An error meant for the user: `message` names what failed and on which value,
+ * and `hint` gives the next step. Only `main.ts` prints these and picks the exit
  * code, so library code can be tested without a terminal.
  */
 export class LockiError extends Error {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "./errors.ts";
 import { git } from "./git.ts";
 
-/** Longest branch name Locki accepts, in bytes; git's own limit is the file system's 255 per ref component. */
+/** Max length of a branch name Locki accepts, in bytes; git's own limit is the file system's 255 per ref component. */
 export const MAX_BRANCH_BYTES = 200;
 
 /** Max length of an Incus container name, which must be a valid hostname label. */

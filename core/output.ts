@@ -3,7 +3,7 @@ import Table from "cli-table3";
 
 const encoder = new TextEncoder();
 
-/** Whether stderr gets colours: a terminal, and `NO_COLOR` unset. */
+/** Returns whether stderr gets colours: it is a terminal and `NO_COLOR` is unset. */
 export function colorEnabled(): boolean {
   return !Deno.noColor && Deno.stderr.isTerminal();
 }

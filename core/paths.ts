@@ -4,7 +4,7 @@ import { LockiError } from "./errors.ts";
 /** The folders under Locki's home (`~/.locki`, or `LOCKI_HOME`). */
 export interface LockiPaths {
   root: string;
-  /** Worktrees of every sandbox; the only host folder besides `home` that a VM sees. */
+  /** Worktrees of every sandbox; the only host folder besides `home` that a VM mounts. */
   worktrees: string;
   /** Shared home folder of every sandbox, so agent logins persist. */
   home: string;

@@ -13,7 +13,7 @@ export interface RemoveOptions {
   deleteBranch: boolean;
 }
 
-/** What `removeSandbox` did, for the summary line and `--json`. */
+/** Outcome of `removeSandbox`, for the summary line and `--json`. */
 export interface RemoveResult {
   id: string;
   branch: string;

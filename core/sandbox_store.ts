@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { LockiPaths } from "./paths.ts";
 
-/** What Locki records about one sandbox, in `state/sandboxes/<id>/sandbox.json`. */
+/** Record of one sandbox, stored in `state/sandboxes/<id>/sandbox.json`. */
 export interface SandboxRecord {
   version: 1;
   id: string;
@@ -28,7 +28,7 @@ export interface SandboxRecord {
   createdAt: string;
 }
 
-/** Returns the folder that holds a sandbox's record and, later, its hook wrappers. */
+/** Returns the folder that contains a sandbox's record and, later, its hook wrappers. */
 export function sandboxFolder(paths: LockiPaths, id: string): string {
   return join(paths.sandboxes, id);
 }

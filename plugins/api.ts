@@ -13,7 +13,7 @@ export interface SandboxContext {
   home: string;
 }
 
-/** How the agent's CLI gets into the sandbox. */
+/** Install step that brings the agent's CLI into the sandbox. */
 export type InstallStep =
   /** Nothing to install (a shell, a tool in the image). */
   | { kind: "none" }

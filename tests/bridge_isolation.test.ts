@@ -243,7 +243,7 @@ Deno.test("planted nested repository runs nothing on host", async () => {
   const marker = join(fx.root, "nested-ran");
   try {
     const [a] = await sandboxes(fx, ["nested"]);
-    // A repository planted in the worktree, whose config asks git to run a
+    // A repository planted in the worktree, whose config tells git to run a
     // program; host git must never read it.
     const script = `#!/bin/sh\ntouch ${marker}\n`;
     const nested = join(a.worktree, "vendor", "evil");

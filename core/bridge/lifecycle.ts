@@ -11,7 +11,7 @@ export interface DaemonInfo {
   port: number;
 }
 
-/** Returns the running daemon, or undefined when none answers. */
+/** Returns the running daemon, or undefined when none accepts connections. */
 export async function runningDaemon(paths: LockiPaths): Promise<DaemonInfo | undefined> {
   let info: DaemonInfo;
   try {

@@ -48,7 +48,7 @@ export interface Decision {
 }
 
 /**
- * Whether git runs with GIT_LITERAL_PATHSPECS for this subcommand. Not for
+ * Returns whether git runs with GIT_LITERAL_PATHSPECS for this subcommand. Not for
  * stash, whose internal `git clean :/` breaks under literal pathspecs, so
  * stash paths are checked for pathspec magic instead.
  */
@@ -355,7 +355,7 @@ async function checkDirectory(worktree: string, directory: string, what: string)
  * Walks from `root` to `target` one component at a time and rejects any
  * symlink on the way.
  * NOTE: the sandbox could swap a checked folder for a symlink between this
- * check and git's start. What then holds is git's own boundary: GIT_DIR and
+ * check and git's start. What then protects the host is git's own boundary: GIT_DIR and
  * GIT_WORK_TREE come from the record, and git refuses pathspecs outside the
  * work tree and paths "beyond a symbolic link", so the swap cannot make it
  * read or write outside the worktree.

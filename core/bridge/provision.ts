@@ -77,7 +77,7 @@ export async function provisionBridge(
 export const BRIDGE_DEVICE = "locki-bridge";
 
 /**
- * The proxy device config for a daemon on `port`. It belongs in the
+ * Returns the proxy device config for a daemon on `port`. It belongs in the
  * container's spec at creation: attached right after a start, Incus 6.0.4
  * took about 6 s here (until the container finished booting), against 1 s
  * as part of the start.

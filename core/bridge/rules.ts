@@ -1,8 +1,7 @@
 /**
  * The bridge policy: a parser for the rules grammar described at the top of
  * `policy.rules`, and a renderer that turns the same rules into the text
- * agents read. One file is both what the daemon enforces and what agents
- * are told.
+ * agents read. One file is both what the daemon enforces and what agents read.
  */
 
 export const VALUE_KINDS = [
@@ -136,9 +135,11 @@ function parseOption(word: string, source: string, line: number): OptionSpec {
   const valueText = match[3] ?? match[4];
   const spec: OptionSpec = {
     names,
-    value: match[3] ? "optional" : match[4] ? "required" : "none",
+    value: "none",
     canonical: names.find((name) => name.startsWith("--")) ?? names[0],
   };
+  if (match[3]) spec.value = "optional";
+  else if (match[4]) spec.value = "required";
   if (valueText !== undefined) {
     if ((VALUE_KINDS as readonly string[]).includes(valueText)) {
       spec.kind = valueText as ValueKind;
@@ -171,7 +172,9 @@ function parseArgumentList(text: string, source: string, line: number): Argument
         `'${word}' is not an argument kind (${VALUE_KINDS.join(", ")})`,
       );
     }
-    const count = match[2] === "..." ? "many" : match[2] === "?" ? "optional" : "one";
+    let count: ArgumentSpec["count"] = "one";
+    if (match[2] === "...") count = "many";
+    if (match[2] === "?") count = "optional";
     return { kind: match[1] as ValueKind, count };
   });
 }
@@ -197,7 +200,9 @@ export function renderRules(rules: Rule[]): string {
 
 function renderArgument(spec: ArgumentSpec): string {
   const word = spec.kind.toLowerCase();
-  return spec.count === "many" ? `[${word}...]` : spec.count === "optional" ? `[${word}]` : word;
+  if (spec.count === "many") return `[${word}...]`;
+  if (spec.count === "optional") return `[${word}]`;
+  return word;
 }
 
 function renderOption(spec: OptionSpec): string {

@@ -34,8 +34,8 @@ export function knownHosts(hostPublicKey: string): string {
 }
 
 /**
- * The `git` and `gh` shim (one Perl script, which tells them apart by its
- * own name). Perl is in every Debian base system, and it quotes arguments
+ * The `git` and `gh` shim (one Perl script, which picks the tool from its
+ * own file name). Perl is in every Debian base system, and it quotes arguments
  * without starting a process per argument, which matters for `git add` of
  * thousands of paths.
  */

@@ -13,7 +13,7 @@ import {
 } from "../backend.ts";
 import { IncusApiError, IncusClient } from "./client.ts";
 
-/** Where Debian's and upstream's Incus packages put the daemon's socket. */
+/** Socket paths of the Incus daemon in Debian's and upstream's packages. */
 export const DEFAULT_INCUS_SOCKETS = ["/var/lib/incus/unix.socket", "/run/incus/unix.socket"];
 
 /** Config key prefix of the labels Locki puts on its containers. */
@@ -416,7 +416,7 @@ export class IncusBackend implements Backend {
     }
   }
 
-  /** Turns socket and API failures into `BackendError`s that say what was being done. */
+  /** Turns socket and API failures into `BackendError`s that name the step that failed. */
   async #wrap<T>(what: string, action: () => Promise<T>): Promise<T> {
     try {
       return await action();

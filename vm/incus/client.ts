@@ -21,7 +21,7 @@ interface IncusResponse {
   metadata: any;
 }
 
-/** Longest time to wait for one async operation (creating a container, starting it), in seconds. */
+/** Max time to wait for one async operation (creating a container, starting it), in seconds. */
 const OPERATION_TIMEOUT_SECONDS = 600;
 
 export class IncusClient {
