@@ -116,6 +116,11 @@ start_daemon() {
     mkdir -p /var/log/incus
     # lxcfs gives containers a correct /proc view; optional.
     if command -v lxcfs >/dev/null && ! pgrep -x lxcfs >/dev/null; then
+      # A killed lxcfs leaves its FUSE mount behind, and every access to it
+      # then fails with "Transport endpoint is not connected".
+      if grep -q ' /var/lib/incus-lxcfs ' /proc/mounts; then
+        umount -l /var/lib/incus-lxcfs
+      fi
       mkdir -p /var/lib/incus-lxcfs
       setsid lxcfs /var/lib/incus-lxcfs >/var/log/incus/lxcfs.log 2>&1 </dev/null &
     fi
