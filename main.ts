@@ -7,7 +7,9 @@ import { BUILTIN_AGENTS } from "./agents/mod.ts";
 import type { PluginEntry } from "./plugins/registry.ts";
 import { PluginError } from "./plugins/validate.ts";
 import { lockiPaths } from "./core/paths.ts";
+import { registerHook } from "./commands/hook.ts";
 import { registerLs } from "./commands/ls.ts";
+import { registerRepair } from "./commands/repair.ts";
 import { registerRm } from "./commands/rm.ts";
 import { registerVm } from "./commands/vm.ts";
 import { LockiError } from "./core/errors.ts";
@@ -40,9 +42,11 @@ export function buildProgram(trailing: string[], agents: PluginEntry[]): Command
   }
   registerLs(program);
   registerRm(program);
+  registerRepair(program);
   registerVm(program);
   registerDaemon(program);
   registerPlugin(program);
+  registerHook(program, trailing);
   return program;
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { findRepository } from "../core/repository.ts";
 import { listSandboxes } from "../core/listing.ts";
-import { dim, renderTable } from "../core/output.ts";
+import { dim, red, renderTable } from "../core/output.ts";
 import { openEngine } from "./engine.ts";
 
 export function registerLs(program: Command): void {
@@ -31,7 +31,10 @@ export function registerLs(program: Command): void {
         head,
         rows.map((row) => {
           const branch = row.branch.length > 40 ? row.branch.slice(0, 39) + "…" : row.branch;
-          const cells = [branch, row.id, row.state, row.changes, row.worktree];
+          const changes = row.modified.length > 0
+            ? red(`${row.changes}, MODIFIED (locki repair)`)
+            : row.changes;
+          const cells = [branch, row.id, row.state, changes, row.worktree];
           if (options.all) cells.push(row.repository);
           return cells;
         }),

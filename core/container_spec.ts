@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { ContainerSpec, DeviceConfig } from "../vm/backend.ts";
 import type { LockiPaths } from "./paths.ts";
 import type { SandboxRecord } from "./sandbox_store.ts";
@@ -66,6 +67,15 @@ export function buildContainerSpec(
     config,
     devices: {
       "locki-worktree": { type: "disk", source: record.worktree, path: record.worktree },
+      // The `.git` pointer is mounted read-only over itself: a sandbox that
+      // could rewrite it would send the user's next host git command to a
+      // git folder of its choosing.
+      "locki-git-pointer": {
+        type: "disk",
+        source: join(record.worktree, ".git"),
+        path: join(record.worktree, ".git"),
+        readonly: "true",
+      },
       "locki-home": { type: "disk", source: paths.home, path: SANDBOX_HOME },
       "locki-cache": cacheDevice,
     },

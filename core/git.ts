@@ -24,11 +24,14 @@ const REDIRECTING_GIT_VARIABLES = [
 /**
  * Options that keep host git from running programs named by files a sandbox
  * can write: a nested repository's config (fsmonitor, hooks) or submodule
- * recursion. Used for every command that reads a sandbox's worktree.
+ * recursion, and no hooks (a status may write the index and run
+ * post-index-change). Used for every command that reads a sandbox's worktree.
  */
 export const WORKTREE_SAFE_OPTIONS = [
   "-c",
   "core.fsmonitor=false",
+  "-c",
+  "core.hooksPath=/dev/null",
   "-c",
   "submodule.recurse=false",
   "-c",

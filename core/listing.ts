@@ -1,4 +1,5 @@
 import type { Engine } from "./sandbox.ts";
+import { integrityProblems } from "./hooks/integrity.ts";
 import { listRecords } from "./sandbox_store.ts";
 import { type WorktreeState, worktreeState } from "./worktree_status.ts";
 
@@ -10,6 +11,8 @@ export interface SandboxSummary {
   state: string;
   worktree: string;
   changes: WorktreeState;
+  /** What differs from Locki's record (`.git` pointer, per-worktree config); empty when nothing does. */
+  modified: string[];
   repository: string;
   container: string;
   image: string;
@@ -33,7 +36,8 @@ export async function listSandboxes(
     id: record.id,
     state: listed === undefined ? "unknown" : containers.get(record.container)?.state ?? "missing",
     worktree: record.worktree,
-    changes: await worktreeState(record.worktree),
+    changes: await worktreeState(record),
+    modified: (await integrityProblems(record, { full: true })).map((problem) => problem.where),
     repository: record.repoRoot,
     container: record.container,
     image: record.image,

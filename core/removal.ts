@@ -44,7 +44,7 @@ export async function removeSandbox(
       );
     }
 
-    const changes = await worktreeChanges(record.worktree).catch((error) => {
+    const changes = await worktreeChanges(record).catch((error) => {
       if (options.force) return [];
       throw new LockiError(
         `cannot tell whether ${record.worktree} has uncommitted changes: ${error.message}`,
@@ -76,7 +76,7 @@ export async function removeSandbox(
     engine.progress.step(`stopping container ${record.container}`);
     await engine.backend.stop(record.container);
     if (!options.force) {
-      const late = await worktreeChanges(record.worktree);
+      const late = await worktreeChanges(record);
       if (late && late.length > 0) {
         throw new LockiError(
           `the sandbox of '${branch}' changed its worktree while it was being removed, so nothing was removed:\n` +

@@ -10,6 +10,8 @@ import { type Progress, warn } from "./output.ts";
 import type { LockiPaths } from "./paths.ts";
 import { resolveImage } from "./image.ts";
 import { programConfig } from "./bridge/host_git.ts";
+import { describeProblems, integrityProblems, repairHint } from "./hooks/integrity.ts";
+import { installWrappers, writeWrappers } from "./hooks/wrappers.ts";
 import { BRIDGE_DEVICE, bridgeDevice, provisionBridge } from "./bridge/provision.ts";
 import { ensureDaemon } from "./bridge/lifecycle.ts";
 import {
@@ -168,6 +170,7 @@ async function createSandbox(
     checkpoint();
 
     record.gitDir = await readGitDir(worktree);
+    record.worktreeConfig = await installWrappers(paths, record);
     record.baseCommit = (await gitOk(
       ["rev-parse", "--verify", `refs/heads/${branch}`],
       repo.root,
@@ -235,8 +238,22 @@ async function reuseSandbox(
     await prepareWorktreeFolder(record.worktree);
     await addWorktree(repo, record.worktree, record.branch);
     record.gitDir = await readGitDir(record.worktree);
+    record.worktreeConfig = await installWrappers(engine.paths, record);
     await writeRecord(engine.paths, record);
     recreatedWorktree = true;
+  } else if (record.worktreeConfig === undefined && record.gitDir) {
+    // Made before Locki ran hooks in sandboxes; the pointer was checked by
+    // the bridge since creation, so it is trusted here.
+    record.worktreeConfig = await installWrappers(engine.paths, record);
+    await writeRecord(engine.paths, record);
+  } else {
+    const problems = await integrityProblems(record, { full: false });
+    if (problems.length > 0) {
+      warn(`${describeProblems(record, problems)}
+  ${repairHint(record)}`);
+    }
+    // Rewritten when Locki itself moved, since the wrappers name its path.
+    await writeWrappers(engine.paths, record);
   }
   let container = await backend.get(record.container);
   if (container && recreatedWorktree && container.state !== "Stopped") {
@@ -306,7 +323,12 @@ async function prepareWorktreeFolder(worktree: string): Promise<void> {
 }
 
 async function addWorktree(repo: Repository, worktree: string, branch: string): Promise<void> {
-  const result = await git(["worktree", "add", "--quiet", worktree, branch], repo.root);
+  // No hook runs here: post-checkout would run on the host, from a hooks
+  // folder that may lie inside the branch's own (sandbox-written) files.
+  const result = await git(
+    ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--quiet", worktree, branch],
+    repo.root,
+  );
   if (result.code !== 0) {
     await Deno.remove(worktree, { recursive: true }).catch(() => {});
     await git(["worktree", "prune"], repo.root);

@@ -25,6 +25,8 @@ export interface SandboxRecord {
   bridgeKey?: string;
   /** Program-launching repository config (`key=value`) when the sandbox was created, see PROGRAM_CONFIG_KEYS. */
   programConfig?: string[];
+  /** Text of the worktree's own config (`config.worktree`) as Locki wrote it, pointing hooks at the wrappers. */
+  worktreeConfig?: string;
   createdAt: string;
 }
 

@@ -1,5 +1,6 @@
 import { git, WORKTREE_SAFE_OPTIONS } from "./git.ts";
 import { pathExists } from "./sandbox.ts";
+import type { SandboxRecord } from "./sandbox_store.ts";
 
 /** Whether a sandbox's worktree has uncommitted or untracked changes. */
 export type WorktreeState = "clean" | "dirty" | "missing" | "unknown";
@@ -13,10 +14,17 @@ export type WorktreeState = "clean" | "dirty" | "missing" | "unknown";
  * finding them would run git with the submodule's config, which the sandbox
  * can rewrite.
  */
-export async function worktreeChanges(worktree: string): Promise<string[] | undefined> {
+export async function worktreeChanges(
+  record: Pick<SandboxRecord, "worktree" | "gitDir">,
+): Promise<string[] | undefined> {
+  const { worktree, gitDir } = record;
   if (!await pathExists(worktree)) return undefined;
+  // The recorded git folder, not the `.git` file in the worktree, which a
+  // modified worktree could point anywhere.
+  const location = gitDir ? [`--git-dir=${gitDir}`, `--work-tree=${worktree}`] : [];
   const result = await git(
     [
+      ...location,
       ...WORKTREE_SAFE_OPTIONS,
       "status",
       "--porcelain",
@@ -31,9 +39,11 @@ export async function worktreeChanges(worktree: string): Promise<string[] | unde
   return result.stdout.split("\n").filter((line) => line !== "");
 }
 
-export async function worktreeState(worktree: string): Promise<WorktreeState> {
+export async function worktreeState(
+  record: Pick<SandboxRecord, "worktree" | "gitDir">,
+): Promise<WorktreeState> {
   try {
-    const changes = await worktreeChanges(worktree);
+    const changes = await worktreeChanges(record);
     if (changes === undefined) return "missing";
     return changes.length === 0 ? "clean" : "dirty";
   } catch {

@@ -77,7 +77,7 @@ export interface Backend {
   /** Creates a storage volume shared by sandboxes if missing, and returns the disk device that mounts it at `mountPath`. */
   sharedVolumeDevice(volume: string, mountPath: string): Promise<DeviceConfig>;
   /** Writes a file into the container (running or stopped), creating missing parent folders, owned by root. */
-  pushFile(name: string, path: string, content: string, mode: number): Promise<void>;
+  pushFile(name: string, path: string, content: string | Uint8Array, mode: number): Promise<void>;
   /** Sets instance config keys, leaving the others as they are. */
   setConfig(name: string, config: Record<string, string>): Promise<void>;
   /** Returns an instance's config and devices as stored. */

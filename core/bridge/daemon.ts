@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import type { Socket } from "node:net";
-import { join } from "node:path";
+import { basename, dirname, join, normalize } from "node:path";
 import ssh2 from "ssh2";
 import { runProcess } from "../../vm/process.ts";
 import { LockiError } from "../errors.ts";
 import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
+import { describeProblems, integrityProblems } from "../hooks/integrity.ts";
 import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
 import { hostFacts, recordStash } from "./host_facts.ts";
 import { commandEnv, HostGitCache, hostGitSetup } from "./host_git.ts";
@@ -165,12 +166,26 @@ function handleClient(
   client.on("ready", () => {
     client.on("session", (acceptSession: () => any) => {
       const session = acceptSession();
+      // The one variable a shim may send: the index git uses while it runs a
+      // hook (checked against the sandbox's own git folder in runRequest).
+      let indexFile: string | undefined;
+      session.on(
+        "env",
+        (accept: () => void, reject: () => void, info: { key: string; val: string }) => {
+          if (info.key === "GIT_INDEX_FILE") {
+            indexFile = info.val;
+            accept?.();
+            return;
+          }
+          log.write(`rejected env ${info.key.slice(0, 100)} from sandbox ${record?.id}`);
+          reject?.();
+        },
+      );
       for (
         const kind of [
           "pty",
           "shell",
           "subsystem",
-          "env",
           "x11",
           "auth-agent",
           "window-change",
@@ -186,20 +201,22 @@ function handleClient(
       }
       session.on("exec", (accept: () => any, _reject: () => void, request: { command: string }) => {
         const channel = accept();
-        runRequest(channel, request.command, record!, paths, rules, log, cache).catch((error) => {
-          log.write(
-            `error in sandbox ${record?.id}: ${error instanceof Error ? error.message : error}`,
-          );
-          try {
-            channel.stderr.write(
-              `locki bridge: internal error: ${error instanceof Error ? error.message : error}\n`,
+        runRequest(channel, request.command, record!, paths, rules, log, cache, indexFile).catch(
+          (error) => {
+            log.write(
+              `error in sandbox ${record?.id}: ${error instanceof Error ? error.message : error}`,
             );
-            channel.exit(1);
-            channel.end();
-          } catch {
-            // the client is gone
-          }
-        });
+            try {
+              channel.stderr.write(
+                `locki bridge: internal error: ${error instanceof Error ? error.message : error}\n`,
+              );
+              channel.exit(1);
+              channel.end();
+            } catch {
+              // the client is gone
+            }
+          },
+        );
       });
     });
   });
@@ -240,6 +257,7 @@ async function runRequest(
   builtinRules: Rule[],
   log: DaemonLog,
   cache: HostGitCache,
+  indexFile?: string,
 ): Promise<void> {
   let rules = builtinRules;
   const deny = (rule: string, message: string) => {
@@ -268,8 +286,21 @@ async function runRequest(
       return deny("protocol", (error as Error).message);
     }
   }
-  const tampered = await pointerProblem(record);
-  if (tampered) return deny("worktree-pointer", tampered);
+  const problems = await integrityProblems(record, { full: false });
+  if (problems.length > 0) {
+    return deny(
+      "worktree-modified",
+      `${
+        describeProblems(record, problems)
+      }\nthe user can restore it on the host with: locki repair ${record.branch}`,
+    );
+  }
+  if (indexFile !== undefined && !isHookIndex(record, indexFile)) {
+    return deny(
+      "index-file",
+      `GIT_INDEX_FILE may only name this worktree's index while git runs a hook, not '${indexFile}'`,
+    );
+  }
 
   try {
     rules = await effectiveRules(paths, record.repoRoot, builtinRules);
@@ -297,12 +328,15 @@ async function runRequest(
   }
 
   const argv = decision.tool === "git" ? [...setup.configArgs, ...decision.args] : decision.args;
-  const env = decision.tool === "git" ? commandEnv(setup, decision.subcommand) : {
+  let env = decision.tool === "git" ? commandEnv(setup, decision.subcommand) : {
     PATH: setup.env.PATH,
     HOME: setup.env.HOME,
     GH_PROMPT_DISABLED: "1",
     GH_NO_UPDATE_NOTIFIER: "1",
   };
+  if (indexFile !== undefined && decision.tool === "git") {
+    env = { ...env, GIT_INDEX_FILE: indexFile };
+  }
   const child = spawn(decision.tool, argv, {
     cwd: decision.cwd,
     env,
@@ -347,26 +381,15 @@ function readExactly(stream: any, size: number): Promise<Buffer> {
   });
 }
 
-/** Compares the worktree's `.git` file with the pointer Locki recorded; returns the problem, if any. */
-export async function pointerProblem(record: SandboxRecord): Promise<string | undefined> {
-  if (!record.gitDir) {
-    return "the sandbox was created without a recorded git folder; recreate it with locki rm and locki shell";
-  }
-  const file = join(record.worktree, ".git");
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(file);
-  } catch {
-    return `the worktree was modified: ${file} is missing; restore it with: echo 'gitdir: ${record.gitDir}' > ${file}`;
-  }
-  if (!info.isFile) return `the worktree was modified: ${file} is no longer a plain file`;
-  const text = (await Deno.readTextFile(file)).trim();
-  if (text !== `gitdir: ${record.gitDir}`) {
-    return `the worktree was modified: ${file} points to '${
-      text.slice(0, 200)
-    }' instead of '${record.gitDir}'`;
-  }
-  return undefined;
+/**
+ * Whether `file` is an index git itself set for a hook in this worktree:
+ * the index, its lock, or the temporary index of a partial commit, in the
+ * worktree's own git folder.
+ */
+export function isHookIndex(record: SandboxRecord, file: string): boolean {
+  if (!record.gitDir || !file.startsWith("/") || normalize(file) !== file) return false;
+  return dirname(file) === record.gitDir &&
+    /^(index|index\.lock|next-index-[0-9]+\.lock)$/.test(basename(file));
 }
 
 function allowedSummary(rules: Rule[]): string {

@@ -5,6 +5,7 @@ import type { SandboxRecord } from "../sandbox_store.ts";
 import { sandboxFolder } from "../sandbox_store.ts";
 import { quoteWord } from "./wire.ts";
 import { literalPathspecs } from "./policy.ts";
+import { HOOK_NAMES, wrapperFolder } from "../hooks/wrappers.ts";
 
 /**
  * Repository config keys that make git start a program. Keys of this kind
@@ -94,44 +95,66 @@ export async function curatedGlobalConfig(paths: LockiPaths): Promise<string> {
 }
 
 /**
- * Writes the guard hooks for a sandbox. `reference-transaction` rejects any
- * update of a ref the sandbox does not own, and `pre-push` any remote ref it
- * does not own, so a mistake in the command parser still cannot move `main`,
- * a tag or another sandbox's branch.
+ * Writes the hooks folder bridged git uses for a sandbox. Every hook hands
+ * over to the sandbox's wrapper, which runs the repository's hook in the
+ * sandbox. Two of them check first: `reference-transaction` rejects any
+ * update of a ref the sandbox does not own, and `pre-push` any remote ref
+ * it does not own, so a mistake in the command parser still cannot move
+ * `main`, a tag or another sandbox's branch.
  */
 export async function writeGuardHooks(paths: LockiPaths, record: SandboxRecord): Promise<string> {
   const folder = bridgeHooksFolder(paths, record.id);
   await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
   const own = quoteWord(record.branch);
+  const wrapper = (name: string) => quoteWord(join(wrapperFolder(paths, record.id), name));
+  // The guards read stdin, so they keep it (up to its last byte) for the wrapper.
   const transaction = `#!/bin/sh
 # Written by Locki. Rejects updates of refs this sandbox does not own.
-[ "$1" = prepared ] || exit 0
+input=$(cat; echo .)
+input=\${input%.}
 own=${own}
 status=0
-while read -r old new ref; do
-  case "$ref" in
-    HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|AUTO_MERGE|BISECT_HEAD) ;;
-    refs/heads/"$own"|refs/heads/"$own".?*) ;;
-    refs/remotes/*|refs/stash|refs/rewritten/*|refs/worktree/*|refs/bisect/*) ;;
-    *) echo "locki: this sandbox may not update $ref" >&2; status=1 ;;
-  esac
-done
-exit $status
+if [ "$1" = prepared ]; then
+  while read -r old new ref; do
+    case "$ref" in
+      HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|AUTO_MERGE|BISECT_HEAD) ;;
+      refs/heads/"$own"|refs/heads/"$own".?*) ;;
+      refs/remotes/*|refs/stash|refs/rewritten/*|refs/worktree/*|refs/bisect/*) ;;
+      "") ;;
+      *) echo "locki: this sandbox may not update $ref" >&2; status=1 ;;
+    esac
+  done <<LOCKI_INPUT
+$input
+LOCKI_INPUT
+fi
+[ "$status" = 0 ] || exit "$status"
+printf '%s' "$input" | exec ${wrapper("reference-transaction")} "$@"
 `;
   const prePush = `#!/bin/sh
 # Written by Locki. Rejects pushes to remote refs this sandbox does not own.
+input=$(cat; echo .)
+input=\${input%.}
 own=${own}
 status=0
 while read -r local_ref local_sha remote_ref remote_sha; do
   case "$remote_ref" in
     refs/heads/"$own"|refs/heads/"$own".?*) ;;
+    "") ;;
     *) echo "locki: this sandbox may not push to $remote_ref" >&2; status=1 ;;
   esac
-done
-exit $status
+done <<LOCKI_INPUT
+$input
+LOCKI_INPUT
+[ "$status" = 0 ] || exit "$status"
+printf '%s' "$input" | exec ${wrapper("pre-push")} "$@"
 `;
-  for (const [name, text] of [["reference-transaction", transaction], ["pre-push", prePush]]) {
+  for (const name of HOOK_NAMES) {
     const file = join(folder, name);
+    let text = `#!/bin/sh\n# Written by Locki: hands over to the sandbox's wrapper hook.\nexec ${
+      wrapper(name)
+    } "$@"\n`;
+    if (name === "reference-transaction") text = transaction;
+    if (name === "pre-push") text = prePush;
     const current = await Deno.readTextFile(file).catch(() => undefined);
     if (current !== text) await Deno.writeTextFile(file, text, { mode: 0o700 });
   }

@@ -24,6 +24,8 @@ Host locki-bridge
   ForwardX11 no
   ClearAllForwardings yes
   RequestTTY no
+  # Set by git while it runs a hook; the daemon accepts only this worktree's index.
+  SendEnv GIT_INDEX_FILE
   LogLevel ERROR
 `;
 }

@@ -270,7 +270,12 @@ export class IncusBackend implements Backend {
     });
   }
 
-  async pushFile(name: string, path: string, content: string, mode: number): Promise<void> {
+  async pushFile(
+    name: string,
+    path: string,
+    content: string | Uint8Array,
+    mode: number,
+  ): Promise<void> {
     const base = `/1.0/instances/${encodeURIComponent(name)}/files`;
     await this.#wrap(`writing ${path} in ${name}`, async () => {
       const parts = path.split("/").filter(Boolean);
@@ -288,7 +293,7 @@ export class IncusBackend implements Backend {
       }
       await this.#client.upload(
         `${base}?path=${encodeURIComponent(path)}`,
-        new TextEncoder().encode(content),
+        typeof content === "string" ? new TextEncoder().encode(content) : new Uint8Array(content),
         {
           "X-Incus-type": "file",
           "X-Incus-uid": "0",
