@@ -73,8 +73,8 @@ async function findRecord(
   branch: string | undefined,
 ): Promise<SandboxRecord> {
   const records = await listRecords(paths);
-  const here = await realpath(cwd).catch(() => cwd);
-  const inside = records.find((record) => isInside(record.worktree, here));
+  const folder = await realpath(cwd).catch(() => cwd);
+  const inside = records.find((record) => isInside(record.worktree, folder));
   if (inside && (branch === undefined || branch === inside.branch)) return inside;
   let commonDir = inside?.commonDir;
   if (!commonDir) commonDir = (await findRepository(cwd)).commonDir;

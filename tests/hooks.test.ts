@@ -104,8 +104,8 @@ for (const via of ["host", "bridge"] as const) {
       assert.match(log, new RegExp(`^commit-msg ${inside}$`, "m"));
       assert.doesNotMatch(log, /inside=no/);
 
-      // The pre-commit hook asks git (through the bridge, with the index git
-      // is committing) for the staged files, and refuses a BAD one.
+      // The pre-commit hook lists the staged files with git (through the
+      // bridge, on the index git is committing) and rejects a BAD one.
       const head = await git(setup.worktree, "rev-parse", "HEAD");
       await Deno.writeTextFile(join(setup.worktree, "BAD.txt"), "bad\n");
       assertOk(await runGit(setup, "add", "BAD.txt"), "git add");

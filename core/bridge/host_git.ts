@@ -5,7 +5,7 @@ import type { SandboxRecord } from "../sandbox_store.ts";
 import { sandboxFolder } from "../sandbox_store.ts";
 import { quoteWord } from "./wire.ts";
 import { literalPathspecs } from "./policy.ts";
-import { HOOK_NAMES, wrapperFolder } from "../hooks/wrappers.ts";
+import { HOOK_NAMES, wrapperFolder, writeWrappers } from "../hooks/wrappers.ts";
 
 /**
  * Repository config keys that make git start a program. Keys of this kind
@@ -97,14 +97,17 @@ export async function curatedGlobalConfig(paths: LockiPaths): Promise<string> {
 /**
  * Writes the hooks folder bridged git uses for a sandbox. Every hook hands
  * over to the sandbox's wrapper, which runs the repository's hook in the
- * sandbox. Two of them check first: `reference-transaction` rejects any
- * update of a ref the sandbox does not own, and `pre-push` any remote ref
- * it does not own, so a mistake in the command parser still cannot move
- * `main`, a tag or another sandbox's branch.
+ * sandbox. Two of them check first. `reference-transaction` rejects any
+ * update of a ref the sandbox does not own, and `pre-push` rejects a push to
+ * any remote ref it does not own. So a mistake in the command parser still
+ * cannot move `main`, a tag or another sandbox's branch.
  */
 export async function writeGuardHooks(paths: LockiPaths, record: SandboxRecord): Promise<string> {
   const folder = bridgeHooksFolder(paths, record.id);
   await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
+  // Written here too, so a hook never goes missing because Locki's state
+  // folder lost the wrappers.
+  await writeWrappers(paths, record);
   const own = quoteWord(record.branch);
   const wrapper = (name: string) => quoteWord(join(wrapperFolder(paths, record.id), name));
   // The guards read stdin, so they keep it (up to its last byte) for the wrapper.

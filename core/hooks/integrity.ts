@@ -15,9 +15,9 @@ export interface IntegrityProblem {
 
 /**
  * Compares the worktree's `.git` pointer and its per-worktree config with
- * the recorded values. `full` also reads the repository config (a `git`
- * process); the daemon skips it, because bridged git overrides the hooks
- * folder on its own command line anyway.
+ * the recorded values. `full` also reads the repository config, which costs
+ * a `git` process. The daemon skips that, because bridged git sets the
+ * hooks folder on its own command line anyway.
  */
 export async function integrityProblems(
   record: SandboxRecord,
@@ -33,10 +33,10 @@ export async function integrityProblems(
   }
   const problems: IntegrityProblem[] = [];
   const pointer = join(record.worktree, ".git");
-  const wanted = `gitdir: ${record.gitDir}`;
+  const expected = `gitdir: ${record.gitDir}`;
   const found = await readPointer(pointer);
-  if (found !== wanted) {
-    problems.push({ part: "pointer", where: pointer, recorded: wanted, found });
+  if (found !== expected) {
+    problems.push({ part: "pointer", where: pointer, recorded: expected, found });
   }
   const configFile = worktreeConfigFile(record);
   const config = await Deno.readTextFile(configFile).catch(() => "(missing)");
@@ -85,9 +85,9 @@ async function readPointer(file: string): Promise<string> {
   return (await Deno.readTextFile(file)).trim();
 }
 
-/** Explains the problems in a few lines, ending with the command that fixes them. */
+/** Describes the problems, one line per changed file or setting. */
 export function describeProblems(record: SandboxRecord, problems: IntegrityProblem[]): string {
-  const lines = [`the worktree of '${record.branch}' was modified, so Locki refuses to use it:`];
+  const lines = [`the worktree of '${record.branch}' was modified after Locki made it:`];
   for (const problem of problems) {
     lines.push(
       `  ${problem.where}: recorded ${summarise(problem.recorded)}, found ${

@@ -73,7 +73,10 @@ export async function runHook(
   }
   const problems = await integrityProblems(record, { full: false });
   if (problems.length > 0) {
-    throw new LockiError(describeProblems(record, problems), repairHint(record));
+    throw new LockiError(
+      `the ${name} hook was not run: ${describeProblems(record, problems)}`,
+      repairHint(record),
+    );
   }
   const cwd = Deno.cwd();
   const hook = await findRepositoryHook(record, name, cwd);

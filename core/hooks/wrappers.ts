@@ -40,20 +40,38 @@ export function wrapperFolder(paths: LockiPaths, id: string): string {
 }
 
 /**
- * One wrapper hook. It looks for the repository's own hook the way git
- * would have without Locki; when there is none it exits at once, so the
- * many hooks git calls per commit cost two `git config` reads each. When
- * there is one, Locki checks the worktree and runs the hook in the sandbox.
+ * Returns one wrapper hook. It looks for the repository's own hook the way
+ * git would without Locki, and exits at once when there is none. So each of
+ * the many hooks git calls per commit costs little more than starting `sh`. When
+ * there is a hook, Locki checks the worktree and runs the hook in the sandbox.
  */
-export function wrapperScript(paths: LockiPaths, record: SandboxRecord, name: string): string {
-  const locki = [...selfCommand(), "hook", "run", record.id, name, "--"].map(quoteWord).join(" ");
+export function wrapperScript(
+  paths: LockiPaths,
+  record: SandboxRecord,
+  name: string,
+  lockiCommand = selfCommand(),
+): string {
+  const locki = [...lockiCommand, "hook", "run", record.id, name, "--"].map(quoteWord).join(" ");
   return `#!/bin/sh
 # Written by Locki: runs the repository's ${name} hook inside the sandbox of
 # branch ${record.branch.replaceAll("\n", " ")}. Rewrite with: locki repair
 common=${quoteWord(record.commonDir)}
-hooks=$(git config --file "$common/config" --get core.hooksPath 2>/dev/null) ||
-  hooks=$(git config --global --get core.hooksPath 2>/dev/null) ||
-  hooks="$common/hooks"
+# Reading the config files with shell builtins first saves two git processes
+# per hook when no file sets core.hooksPath or includes another.
+mentions() {
+  [ -f "$1" ] || return 1
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in *[hH][oO][oO][kK][sS][pP][aA][tT][hH]*|*[iI][nN][cC][lL][uU][dD][eE]*) return 0 ;; esac
+  done <"$1"
+  return 1
+}
+hooks="$common/hooks"
+if mentions "$common/config" || mentions "\${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}" ||
+  mentions "\${XDG_CONFIG_HOME:-$HOME/.config}/git/config"; then
+  hooks=$(git config --file "$common/config" --get core.hooksPath 2>/dev/null) ||
+    hooks=$(git config --global --get core.hooksPath 2>/dev/null) ||
+    hooks="$common/hooks"
+fi
 case "$hooks" in "~/"*) hooks="$HOME/\${hooks#"~/"}" ;; esac
 [ -e "$hooks/${name}" ] || exit 0
 if [ ! -x "$hooks/${name}" ]; then
@@ -119,7 +137,7 @@ export async function installWrappers(paths: LockiPaths, record: SandboxRecord):
   return await Deno.readTextFile(worktreeConfigFile(record));
 }
 
-/** The worktree's own config file, in its git folder outside the worktree. */
+/** Returns the worktree's own config file, which lies in its git folder outside the worktree. */
 export function worktreeConfigFile(record: SandboxRecord): string {
   return join(record.gitDir!, "config.worktree");
 }
