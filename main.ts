@@ -7,6 +7,8 @@ import { BUILTIN_AGENTS } from "./agents/mod.ts";
 import type { PluginEntry } from "./plugins/registry.ts";
 import { PluginError } from "./plugins/validate.ts";
 import { lockiPaths } from "./core/paths.ts";
+import { registerCompletions } from "./commands/completions.ts";
+import { registerDoctor } from "./commands/doctor.ts";
 import { registerHook } from "./commands/hook.ts";
 import { registerLs } from "./commands/ls.ts";
 import { registerRepair } from "./commands/repair.ts";
@@ -46,6 +48,8 @@ export function buildProgram(trailing: string[], agents: PluginEntry[]): Command
   registerVm(program);
   registerDaemon(program);
   registerPlugin(program);
+  registerDoctor(program);
+  registerCompletions(program, agents.map((entry) => entry.name), trailing);
   registerHook(program, trailing);
   return program;
 }

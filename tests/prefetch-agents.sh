@@ -13,6 +13,8 @@ packages=(
   "@google/gemini-cli@0.61.0"
   "@openai/codex@0.171.0"
   "opencode-ai@1.18.33"
+  # Not an agent: install.sh fetches Deno from npm when it is missing.
+  "deno@2.9.6"
 )
 stamp="$cache/.locki-prefetched"
 wanted=$(printf '%s\n' "${packages[@]}")

@@ -13,8 +13,8 @@ test_user=locki-tester
 if ! id "$test_user" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$test_user"
 fi
-for tool in script perl; do
-  command -v "$tool" >/dev/null || { apt-get install -y -qq bsdutils perl >/dev/null; break; }
+for tool in script perl ruby shellcheck; do
+  command -v "$tool" >/dev/null || { apt-get install -y -qq bsdutils perl ruby shellcheck >/dev/null; break; }
 done
 
 if ! ./vm/setup-debian-host.sh --deno --user "$test_user"; then
@@ -28,6 +28,13 @@ deno install --quiet >/dev/null 2>&1 || deno install
 # The agent CLIs that tests install in sandboxes, fetched once into an npm cache.
 if ! ./tests/prefetch-agents.sh; then
   echo "prefetching the agent CLIs from npm failed; their test will be skipped"
+fi
+
+# A validator for the release workflow, used by tests/distribution.test.ts.
+tools=/var/cache/locki-test-tools
+if [ ! -x "$tools/node_modules/.bin/action-validator" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$tools" @action-validator/cli@0.6.0 ||
+    echo "installing action-validator from npm failed; the release workflow test will fail"
 fi
 
 log=$(mktemp /tmp/locki-tests.XXXXXX)
