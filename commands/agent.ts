@@ -11,6 +11,7 @@ import {
   writeInstructions,
 } from "../core/agent_launch.ts";
 import { SANDBOX_HOME } from "../core/container_spec.ts";
+import { installMiseTools } from "../core/mise_tools.ts";
 import { bold } from "../core/output.ts";
 import type { LockiPaths } from "../core/paths.ts";
 import { ensureSandbox, resolveTarget, sandboxDirectory } from "../core/sandbox.ts";
@@ -50,6 +51,7 @@ export function registerAgent(program: Command, entry: PluginEntry, trailing: st
       await writeHomeFiles(engine.paths.home, plugin, context);
       if (plugin.instructionsPath) await writeInstructions(engine, record, plugin.instructionsPath);
       await installAgent(engine, record, plugin);
+      await installMiseTools(engine, record);
       engine.progress.done();
 
       const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();

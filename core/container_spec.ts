@@ -16,7 +16,7 @@ export const SHIM_PATH = "/opt/locki/bin";
 export function sandboxEnvironment(record: SandboxRecord): Record<string, string> {
   return {
     PATH:
-      `${SHIM_PATH}:${CACHE_PATH}/agents/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      `${SHIM_PATH}:${CACHE_PATH}/agents/bin:${CACHE_PATH}/mise/shims:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: SANDBOX_HOME,
     IS_SANDBOX: "1",
     LOCKI_SANDBOX: record.id,
@@ -26,9 +26,26 @@ export function sandboxEnvironment(record: SandboxRecord): Record<string, string
     // second sandbox does not download what the first one already did.
     XDG_CACHE_HOME: `${CACHE_PATH}/xdg`,
     npm_config_cache: `${CACHE_PATH}/npm`,
+    npm_config_store_dir: `${CACHE_PATH}/pnpm-store`,
+    YARN_CACHE_FOLDER: `${CACHE_PATH}/yarn`,
+    YARN_GLOBAL_FOLDER: `${CACHE_PATH}/yarn-berry`,
+    BUN_INSTALL_CACHE_DIR: `${CACHE_PATH}/bun`,
+    DENO_DIR: `${CACHE_PATH}/deno`,
     PIP_CACHE_DIR: `${CACHE_PATH}/pip`,
+    UV_CACHE_DIR: `${CACHE_PATH}/uv`,
+    CARGO_HOME: `${CACHE_PATH}/cargo`,
     GOMODCACHE: `${CACHE_PATH}/go/mod`,
     GOCACHE: `${CACHE_PATH}/go/build`,
+    GRADLE_USER_HOME: `${CACHE_PATH}/gradle`,
+    MAVEN_OPTS: `-Dmaven.repo.local=${CACHE_PATH}/m2/repository`,
+    COMPOSER_CACHE_DIR: `${CACHE_PATH}/composer`,
+    // mise installs tools once for every sandbox, while the global tool
+    // selection and the list of trusted config files stay in each
+    // container's own filesystem.
+    MISE_DATA_DIR: `${CACHE_PATH}/mise`,
+    MISE_CACHE_DIR: `${CACHE_PATH}/mise-cache`,
+    MISE_GLOBAL_CONFIG_FILE: "/var/lib/locki/mise/config.toml",
+    MISE_STATE_DIR: "/var/lib/locki/mise/state",
   };
 }
 
@@ -48,7 +65,11 @@ export function buildContainerSpec(
   const config: Record<string, string> = {
     "raw.idmap": `uid ${host.uid} 0\ngid ${host.gid} 0`,
     // Nesting lets Docker and other container tools run inside the sandbox.
+    // The two intercepts let it create device nodes and overlay attributes
+    // that image layers carry, which an unprivileged container cannot.
     "security.nesting": "true",
+    "security.syscalls.intercept.mknod": "true",
+    "security.syscalls.intercept.setxattr": "true",
     "user.locki.id": record.id,
     "user.locki.branch": record.branch,
     "user.locki.repo": record.repoRoot,

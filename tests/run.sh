@@ -13,8 +13,11 @@ test_user=locki-tester
 if ! id "$test_user" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$test_user"
 fi
-for tool in script perl ruby shellcheck; do
-  command -v "$tool" >/dev/null || { apt-get install -y -qq bsdutils perl ruby shellcheck >/dev/null; break; }
+for tool in script perl ruby shellcheck busybox; do
+  command -v "$tool" >/dev/null || {
+    apt-get install -y -qq bsdutils perl ruby shellcheck busybox-static >/dev/null
+    break
+  }
 done
 
 if ! ./vm/setup-debian-host.sh --deno --user "$test_user"; then

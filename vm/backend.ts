@@ -34,6 +34,8 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Allocate a pseudo-terminal; only when the caller's stdin and stdout are terminals. */
   tty: boolean;
+  /** Give the command no stdin, so it cannot consume input meant for a later command. */
+  noStdin?: boolean;
 }
 
 /** Image source, resolved by the engine from `locki.toml`. */
@@ -86,6 +88,12 @@ export interface Backend {
   ): Promise<{ config: Record<string, string>; devices: Record<string, DeviceConfig> } | undefined>;
   /** Runs `argv` with the caller's stdin, stdout and stderr, and returns its exit code. */
   execInteractive(name: string, argv: string[], options: ExecOptions): Promise<number>;
+  /** Starts the machine that hosts the containers (a VM), creating it when missing; absent when there is none. */
+  startHost?(progress: ProgressReporter): Promise<void>;
+  /** Stops that machine; containers restart with it on their next use. */
+  stopHost?(): Promise<void>;
+  /** Deletes that machine and every container in it, keeping the host folders it mounted. */
+  deleteHost?(): Promise<void>;
   /** Runs `argv` with captured output. */
   execCapture(
     name: string,

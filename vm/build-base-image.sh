@@ -22,7 +22,11 @@ done
 
 node_version=22.22.0
 npm_version=10.9.4
+mise_version=2026.9.15
 packages=systemd,systemd-sysv,dbus,git,openssh-client,ca-certificates,curl,sudo,procps,iproute2,less,locales
+# Installed with apt inside the new root, which resolves their dependencies:
+# the Docker engine, and the everyday tools agents reach for.
+tools=(docker.io iptables jq ripgrep fd-find make python3 python3-venv unzip xz-utils file)
 recipe=$(sha256sum "$0" | cut -c1-16)
 
 step() { printf '==> %s\n' "$*" >&2; }
@@ -49,6 +53,26 @@ debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
   echo "build-base-image: debootstrap failed; the full log is above" >&2
   exit 1
 }
+
+step "installing ${tools[*]}"
+# No service may start inside the build root.
+printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+chmod 755 "$rootfs/usr/sbin/policy-rc.d"
+mount -t proc proc "$rootfs/proc"
+trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+if ! { chroot "$rootfs" apt-get update -qq &&
+  DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y -qq --no-install-recommends \
+    "${tools[@]}"; } >"$work/apt.log" 2>&1; then
+  tail -n 30 "$work/apt.log" >&2
+  echo "build-base-image: installing packages in the image failed; the log is above" >&2
+  exit 1
+fi
+umount "$rootfs/proc"
+rm -f "$rootfs/usr/sbin/policy-rc.d"
+# Debian names fd's binary fdfind, because another package owns the name fd.
+ln -sf /usr/bin/fdfind "$rootfs/usr/local/bin/fd"
+# Docker starts at boot; its storage driver follows the pool (btrfs here).
+chroot "$rootfs" systemctl enable docker.service containerd.service >/dev/null 2>&1
 
 step "configuring the image"
 # No /etc/hostname, so systemd keeps the container's name as its hostname
@@ -91,6 +115,24 @@ if [ -n "$node_package" ] && command -v npm >/dev/null 2>&1; then
 else
   echo "build-base-image: npm is not available on this host, so the image has no Node.js" >&2
 fi
+
+# mise, for the tool versions a repository asks for. Its npm package only
+# holds an installer script; the binary is in the per-platform package.
+case "$(uname -m)" in
+  x86_64) mise_package=@jdxcode/mise-linux-x64 ;;
+  aarch64) mise_package=@jdxcode/mise-linux-arm64 ;;
+  *) mise_package= ;;
+esac
+if [ -n "$mise_package" ] && command -v npm >/dev/null 2>&1; then
+  step "adding mise $mise_version"
+  mkdir -p "$work/mise"
+  (cd "$work/mise" && npm pack --silent "$mise_package@$mise_version" >/dev/null)
+  tar -xzf "$work/mise/"*.tgz -C "$work/mise"
+  install -m 0755 "$work/mise/package/bin/mise" "$rootfs/usr/local/bin/mise"
+  chroot "$rootfs" /usr/local/bin/mise --version >/dev/null
+else
+  echo "build-base-image: npm is not available on this host, so the image has no mise" >&2
+fi
 rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
 
 arch=$(uname -m)
@@ -100,7 +142,7 @@ creation_date: $(date +%s)
 properties:
   os: debian
   release: bookworm
-  description: Locki base image (Debian 12, systemd)
+  description: Locki base image (Debian 12, systemd, Docker, mise)
   locki.recipe: "$recipe"
 EOF
 

@@ -355,6 +355,7 @@ export class IncusBackend implements Backend {
   execInteractive(name: string, argv: string[], options: ExecOptions): Promise<number> {
     return runInteractive(["incus", ...execArguments(name, argv, options)], {
       env: this.#cliEnv(),
+      stdinNull: options.noStdin,
     });
   }
 
