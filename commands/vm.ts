@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { deleteAll, ownContainers, stopAll } from "../core/fleet.ts";
 import { bold, green, red, renderTable } from "../core/output.ts";
-import { openEngine } from "./engine.ts";
+import { interruptible, openEngine } from "./engine.ts";
 import { stopDaemon } from "../core/bridge/lifecycle.ts";
 
 export function registerVm(program: Command): void {
@@ -41,14 +41,31 @@ export function registerVm(program: Command): void {
       if (!status.ready) Deno.exitCode = 1;
     });
 
+  vm.command("start")
+    .description("start the backend (for lima: create or start the VM) without opening a sandbox")
+    .action(async () => {
+      const engine = await openEngine();
+      await interruptible(
+        engine,
+        () => engine.backend.ensureReady((message) => engine.progress.step(message)),
+      );
+      engine.progress.done();
+      console.error(`${engine.backend.name} backend ready`);
+    });
+
   vm.command("stop")
     .description(
-      "stop every sandbox container of your user, in every repository (each restarts on its next use)",
+      "stop every sandbox container of your user, in every repository, and the VM under lima (each restarts on its next use)",
     )
     .action(async () => {
       const engine = await openEngine();
-      const stopped = await stopAll(engine);
+      const status = await engine.backend.status();
+      const stopped = status.ready ? await stopAll(engine) : [];
       await stopDaemon(engine.paths);
+      if (engine.backend.stopHost) {
+        engine.progress.step("stopping the VM");
+        await engine.backend.stopHost();
+      }
       engine.progress.done();
       console.error(`stopped ${stopped.length} container${stopped.length === 1 ? "" : "s"}`);
     });
@@ -67,7 +84,9 @@ export function registerVm(program: Command): void {
             "pass --yes to delete without asking",
           );
         }
-        const count = (await ownContainers(engine)).length;
+        const count = (await engine.backend.status()).ready
+          ? (await ownContainers(engine)).length
+          : 0;
         if (
           !confirm(
             `delete ${count} sandbox container${count === 1 ? "" : "s"}? Worktrees are kept.`,
@@ -76,6 +95,18 @@ export function registerVm(program: Command): void {
           console.error("nothing deleted");
           return;
         }
+      }
+      if (engine.backend.deleteHost) {
+        // The containers, the image and the cache volume live in the VM.
+        engine.progress.step("deleting the VM");
+        await stopDaemon(engine.paths);
+        await engine.backend.deleteHost();
+        engine.progress.done();
+        console.error(
+          "deleted the VM and its containers; worktrees, the shared home and settings were kept, " +
+            "and the next locki command creates the VM again",
+        );
+        return;
       }
       const deleted = await deleteAll(engine);
       engine.progress.done();

@@ -1,13 +1,17 @@
 import { join } from "node:path";
 import type { Backend } from "../vm/backend.ts";
 import { IncusBackend } from "../vm/incus/backend.ts";
-import { loadUserConfig } from "./config.ts";
+import { DEFAULT_IMAGE_ALIAS, loadUserConfig } from "./config.ts";
+import { LimaBackend } from "../vm/lima/backend.ts";
+import { defaultSizing } from "../vm/lima/config.ts";
+import { defaultProbe } from "../vm/lima/limactl.ts";
 import { LockiError } from "./errors.ts";
 import type { LockiPaths } from "./paths.ts";
 
 /**
  * Picks the backend: `LOCKI_BACKEND`, else `backend` in `~/.locki/config.toml`,
- * else `incus` on Linux. A backend that was asked for and is missing raises;
+ * else `incus` on a Linux host whose Incus server is there, and `lima`
+ * elsewhere. A backend that was asked for and is missing raises;
  * Locki never swaps in another one with weaker isolation.
  */
 export async function chooseBackend(
@@ -23,20 +27,38 @@ export async function chooseBackend(
     );
   }
   const choice = (fromEnv as "incus" | "lima" | undefined) ?? config.backend ??
-    (Deno.build.os === "linux" ? "incus" : "lima");
+    (Deno.build.os === "linux" && isSocket(config.incusSocket ?? IncusBackend.findSocket(env))
+      ? "incus"
+      : "lima");
   if (choice === "lima") {
-    const where = fromEnv
-      ? "unset LOCKI_BACKEND or set it to incus"
-      : `set backend = "incus" in ${paths.config}`;
-    throw new LockiError(
-      "the lima backend is not available in this version of Locki",
-      Deno.build.os === "linux"
-        ? `on a Linux host with Incus, ${where}`
-        : "run Locki on a Linux host with Incus for now",
-    );
+    const host = defaultSizing(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
+    return new LimaBackend({
+      limaHome: env.get("LOCKI_LIMA_HOME") ?? join(paths.root, "lima"),
+      worktrees: paths.worktrees,
+      home: paths.home,
+      sizing: {
+        cpus: config.lima?.cpus ?? host.cpus,
+        memoryGiB: config.lima?.memoryGiB ?? host.memoryGiB,
+        diskGiB: config.lima?.diskGiB ?? host.diskGiB,
+      },
+      cliConfigDir: join(paths.state, "incus-cli"),
+      imageAlias: DEFAULT_IMAGE_ALIAS,
+      imageScript: await Deno.readTextFile(new URL("../vm/build-base-image.sh", import.meta.url)),
+      mirrorScript: await Deno.readTextFile(new URL("../vm/debian-mirror.sh", import.meta.url)),
+      probe: { ...defaultProbe(), env },
+      startTimeoutSeconds: config.lima?.startTimeoutSeconds,
+    });
   }
   return new IncusBackend(
     config.incusSocket ?? IncusBackend.findSocket(env),
     join(paths.state, "incus-cli"),
   );
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return Deno.statSync(path).isSocket === true;
+  } catch {
+    return false;
+  }
 }

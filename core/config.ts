@@ -217,7 +217,17 @@ export interface UserConfig {
   bridgeDeny?: string[];
   /** Extra bridge rule blocks, in the grammar of core/bridge/policy.rules. */
   bridgeRules?: string;
+  /** Size of the Lima VM; unset values are derived from the host. */
+  lima?: { cpus?: number; memoryGiB?: number; diskGiB?: number; startTimeoutSeconds?: number };
 }
+
+/** Limits of the `[lima]` sizes: CPUs, and memory and disk in GiB. */
+const LIMA_SIZES = {
+  cpus: { field: "cpus", min: 1, max: 256 },
+  memory: { field: "memoryGiB", min: 2, max: 1024 },
+  disk: { field: "diskGiB", min: 20, max: 16384 },
+  start_timeout: { field: "startTimeoutSeconds", min: 10, max: 86400 },
+} as const;
 
 /** Reads `~/.locki/config.toml` (path given); a missing file gives an empty config. */
 export async function loadUserConfig(file: string): Promise<UserConfig> {
@@ -247,13 +257,36 @@ export async function loadUserConfig(file: string): Promise<UserConfig> {
           problems.push(`incus.${subKey}: expected socket = "/absolute/path/unix.socket"`);
         }
       }
+    } else if (key === "lima") {
+      const section = (typeof value === "object" && value !== null ? value : {}) as Record<
+        string,
+        unknown
+      >;
+      config.lima = {};
+      for (const [subKey, subValue] of Object.entries(section)) {
+        const size = LIMA_SIZES[subKey as keyof typeof LIMA_SIZES];
+        if (
+          size && typeof subValue === "number" && Number.isInteger(subValue) &&
+          subValue >= size.min && subValue <= size.max
+        ) {
+          config.lima[size.field] = subValue;
+        } else if (size) {
+          problems.push(
+            `lima.${subKey}: expected a whole number from ${size.min} to ${size.max}${
+              subKey === "cpus" ? "" : subKey === "start_timeout" ? " (seconds)" : " (GiB)"
+            }, got ${JSON.stringify(subValue)}`,
+          );
+        } else {
+          problems.push(`lima.${subKey}: unknown key (known: cpus, memory, disk, start_timeout)`);
+        }
+      }
     } else if (key === "bridge") {
       const bridge = readBridgeSection(value, file, ["deny", "rules"]);
       config.bridgeDeny = bridge.deny;
       config.bridgeRules = bridge.rules;
     } else {
       problems.push(
-        `${key}: unknown key (known: backend, incus.socket, bridge.deny, bridge.rules)`,
+        `${key}: unknown key (known: backend, incus.socket, lima.cpus, lima.memory, lima.disk, lima.start_timeout, bridge.deny, bridge.rules)`,
       );
     }
   }

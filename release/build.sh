@@ -10,9 +10,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# The rules file is read at run time, so it is embedded next to the code.
+# Files read at run time are embedded next to the code: the bridge rules,
+# and the image scripts the lima backend provisions into its VM.
 compile() {
-  deno compile --allow-all --no-check=remote --include core/bridge/policy.rules "$@" main.ts
+  deno compile --allow-all --no-check=remote --include core/bridge/policy.rules \
+    --include vm/build-base-image.sh --include vm/debian-mirror.sh "$@" main.ts
 }
 
 if [ "${1:-}" != --all ]; then

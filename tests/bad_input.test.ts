@@ -231,8 +231,8 @@ Deno.test("unreachable Incus and missing image are explained", async () => {
 
     const lima = await fx.locki(["shell", "x", "--", "true"], { env: { LOCKI_BACKEND: "lima" } });
     assert.equal(lima.code, 1);
-    assert.match(lima.stderr, /lima backend is not available/);
-    assert.match(lima.stderr, /unset LOCKI_BACKEND/);
+    assert.match(lima.stderr, /limactl was not found beside locki or on PATH/);
+    assert.match(lima.stderr, /install Lima 2\.1\.2 or later/);
 
     const file = join(fx.root, "a-file");
     await Deno.writeTextFile(file, "");
