@@ -12,6 +12,7 @@ import {
 } from "../core/agent_launch.ts";
 import { SANDBOX_HOME } from "../core/container_spec.ts";
 import { installMiseTools } from "../core/mise_tools.ts";
+import { asSession } from "../core/activity.ts";
 import { bold } from "../core/output.ts";
 import type { LockiPaths } from "../core/paths.ts";
 import { ensureSandbox, resolveTarget, sandboxDirectory } from "../core/sandbox.ts";
@@ -65,14 +66,15 @@ export function registerAgent(program: Command, entry: PluginEntry, trailing: st
         const value = Deno.env.get(name);
         if (value !== undefined) env[name] = value;
       }
-      Deno.exitCode = await engine.backend.execInteractive(
-        record.container,
-        launchCommand(plugin, trailing, context),
-        {
-          cwd: sandboxDirectory(record, Deno.cwd()),
-          env,
-          tty,
-        },
+      Deno.exitCode = await asSession(
+        engine.paths,
+        record.id,
+        () =>
+          engine.backend.execInteractive(
+            record.container,
+            launchCommand(plugin, trailing, context),
+            { cwd: sandboxDirectory(record, Deno.cwd()), env, tty },
+          ),
       );
     });
   for (const alias of entry.aliases) command.alias(alias);

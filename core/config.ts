@@ -219,6 +219,8 @@ export interface UserConfig {
   bridgeRules?: string;
   /** Size of the Lima VM; unset values are derived from the host. */
   lima?: { cpus?: number; memoryGiB?: number; diskGiB?: number; startTimeoutSeconds?: number };
+  /** Minutes after which the daemon stops an unused container, and the lima VM; 0 turns it off. */
+  idle?: { containerMinutes?: number; vmMinutes?: number };
 }
 
 /** Limits of the `[lima]` sizes: CPUs, and memory and disk in GiB. */
@@ -280,13 +282,37 @@ export async function loadUserConfig(file: string): Promise<UserConfig> {
           problems.push(`lima.${subKey}: unknown key (known: cpus, memory, disk, start_timeout)`);
         }
       }
+    } else if (key === "idle") {
+      const section = (typeof value === "object" && value !== null ? value : {}) as Record<
+        string,
+        unknown
+      >;
+      config.idle = {};
+      for (const [subKey, subValue] of Object.entries(section)) {
+        const field = subKey === "container_minutes"
+          ? "containerMinutes"
+          : subKey === "vm_minutes"
+          ? "vmMinutes"
+          : undefined;
+        if (!field) {
+          problems.push(`idle.${subKey}: unknown key (known: container_minutes, vm_minutes)`);
+        } else if (typeof subValue === "number" && subValue >= 0 && subValue <= 100_000) {
+          config.idle[field] = subValue;
+        } else {
+          problems.push(
+            `idle.${subKey}: expected minutes from 0 (never) to 100000, got ${
+              JSON.stringify(subValue)
+            }`,
+          );
+        }
+      }
     } else if (key === "bridge") {
       const bridge = readBridgeSection(value, file, ["deny", "rules"]);
       config.bridgeDeny = bridge.deny;
       config.bridgeRules = bridge.rules;
     } else {
       problems.push(
-        `${key}: unknown key (known: backend, incus.socket, lima.cpus, lima.memory, lima.disk, lima.start_timeout, bridge.deny, bridge.rules)`,
+        `${key}: unknown key (known: backend, incus.socket, lima.cpus, lima.memory, lima.disk, lima.start_timeout, idle.container_minutes, idle.vm_minutes, bridge.deny, bridge.rules)`,
       );
     }
   }

@@ -7,6 +7,8 @@ import { LockiError } from "../errors.ts";
 import type { LockiPaths } from "../paths.ts";
 import { listRecords, type SandboxRecord } from "../sandbox_store.ts";
 import { describeProblems, integrityProblems } from "../hooks/integrity.ts";
+import { touchLastUsed } from "../activity.ts";
+import { startIdleSweeper } from "./idle.ts";
 import { Denied, MAX_COMMAND_BYTES } from "./command_parser.ts";
 import { hostFacts, recordStash } from "./host_facts.ts";
 import { commandEnv, HostGitCache, hostGitSetup } from "./host_git.ts";
@@ -96,6 +98,7 @@ export async function serveDaemon(paths: LockiPaths, preferredPort = 0): Promise
     mode: 0o600,
   });
   log.write(`daemon started: pid ${Deno.pid}, listening on 127.0.0.1:${port}`);
+  const stopSweeper = startIdleSweeper(paths, log);
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -103,6 +106,7 @@ export async function serveDaemon(paths: LockiPaths, preferredPort = 0): Promise
     Deno.addSignalListener("SIGINT", stop);
   });
   log.write(`daemon stopping: pid ${Deno.pid}`);
+  stopSweeper();
   server.close();
   await Deno.remove(files.info).catch(() => {});
 }
@@ -286,6 +290,7 @@ async function runRequest(
       return deny("protocol", (error as Error).message);
     }
   }
+  touchLastUsed(paths, record.id);
   const problems = await integrityProblems(record, { full: false });
   if (problems.length > 0) {
     return deny(

@@ -5,6 +5,7 @@ import { git } from "../git.ts";
 import { findRepository } from "../repository.ts";
 import { type Engine, ensureSandbox, sandboxDirectory } from "../sandbox.ts";
 import { readRecord, type SandboxRecord } from "../sandbox_store.ts";
+import { asSession } from "../activity.ts";
 import { describeProblems, integrityProblems, repairHint } from "./integrity.ts";
 
 /**
@@ -125,15 +126,16 @@ export async function runHook(
   env.LOCKI_HOOK = name;
   let code: number;
   try {
-    code = await engine.backend.execInteractive(
-      record.container,
-      [hookInSandbox, ...argsInSandbox],
-      {
-        cwd: sandboxDirectory(record, cwd),
-        env,
-        tty: Deno.stdin.isTerminal() && Deno.stdout.isTerminal(),
-      },
-    );
+    code = await asSession(engine.paths, record.id, () =>
+      engine.backend.execInteractive(
+        record.container,
+        [hookInSandbox, ...argsInSandbox],
+        {
+          cwd: sandboxDirectory(record, cwd),
+          env,
+          tty: Deno.stdin.isTerminal() && Deno.stdout.isTerminal(),
+        },
+      ));
     for (const file of copied) {
       const after = await engine.backend.execCapture(record.container, ["cat", "--", file.inside]);
       if (after.code === 0 && after.stdout !== file.before) {
