@@ -230,6 +230,7 @@ const LIMA_SIZES = {
   disk: { field: "diskGiB", min: 20, max: 16384 },
   start_timeout: { field: "startTimeoutSeconds", min: 10, max: 86400 },
 } as const;
+const LIMA_UNITS = { cpus: "", memory: " (GiB)", disk: " (GiB)", start_timeout: " (seconds)" };
 
 /** Reads `~/.locki/config.toml` (path given); a missing file gives an empty config. */
 export async function loadUserConfig(file: string): Promise<UserConfig> {
@@ -275,7 +276,7 @@ export async function loadUserConfig(file: string): Promise<UserConfig> {
         } else if (size) {
           problems.push(
             `lima.${subKey}: expected a whole number from ${size.min} to ${size.max}${
-              subKey === "cpus" ? "" : subKey === "start_timeout" ? " (seconds)" : " (GiB)"
+              LIMA_UNITS[subKey as keyof typeof LIMA_SIZES]
             }, got ${JSON.stringify(subValue)}`,
           );
         } else {

@@ -179,7 +179,7 @@ docker run -d --name db -p 5432:5432 app:local /bin/busybox httpd -f -p 5432 -h 
   }
 });
 
-/** A one-package npm registry on host loopback that counts tarball downloads. */
+/** Starts a one-package npm registry on host loopback that counts tarball downloads. */
 async function startRegistry(root: string) {
   const source = join(root, "tiny-tool");
   await Deno.mkdir(join(source, "bin"), { recursive: true });
@@ -273,7 +273,7 @@ Deno.test("a package one sandbox downloaded is installed offline in another", as
     assert.match(online.stdout, /tiny tool 1\.0\.0/);
     assert.equal(registry.downloads(), 1);
 
-    // The shared cache now holds the tarball, under its integrity hash.
+    // The shared cache now contains the tarball, under its integrity hash.
     const index = await sh(
       second,
       `grep -rl '${registry.integrity}' "$npm_config_cache/_cacache/index-v5"`,

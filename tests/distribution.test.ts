@@ -31,19 +31,20 @@ async function freshEnv(root: string, path: string): Promise<Record<string, stri
   };
 }
 
+function installFromSource(root: string, prefix: string, env: Record<string, string>) {
+  return run(["sh", INSTALL_SH, "--from-source", PROJECT_ROOT, "--prefix", prefix], {
+    cwd: root,
+    env,
+    clearEnv: true,
+  });
+}
+
 Deno.test("install.sh --from-source installs a working locki", async () => {
   const root = await Deno.makeTempDir({ prefix: "locki-install-" });
   try {
     const env = await freshEnv(root, Deno.env.get("PATH")!);
     const prefix = join(root, "prefix");
-    const result = await run(
-      ["sh", INSTALL_SH, "--from-source", PROJECT_ROOT, "--prefix", prefix],
-      {
-        cwd: root,
-        env,
-        clearEnv: true,
-      },
-    );
+    const result = await installFromSource(root, prefix, env);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, new RegExp(`add ${prefix}/bin to your PATH`));
     const locki = join(prefix, "bin", "locki");
@@ -101,14 +102,7 @@ Deno.test("install.sh --from-source installs Deno from npm when missing", async 
     const deno = await run(["sh", "-c", "command -v deno"], { env, clearEnv: true });
     assert.notEqual(deno.code, 0, "deno must not be on this PATH");
     const prefix = join(root, "prefix");
-    const result = await run(
-      ["sh", INSTALL_SH, "--from-source", PROJECT_ROOT, "--prefix", prefix],
-      {
-        cwd: root,
-        env,
-        clearEnv: true,
-      },
-    );
+    const result = await installFromSource(root, prefix, env);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /installing Deno 2\.9\.6 from npm/);
     const launcher = await Deno.readTextFile(join(prefix, "bin", "locki"));

@@ -177,3 +177,26 @@ export async function loadAgentCache(container: string): Promise<void> {
     throw new Error(`copying the npm cache into ${container} failed: ${copy.stderr}`);
   }
 }
+
+/**
+ * Puts the STAND-IN `limactl` (tests/standins/limactl.ts) first on PATH for
+ * this fixture, and returns the environment that selects the lima backend
+ * with its own LIMA_HOME.
+ */
+export async function useStandinLimactl(fx: Fixture) {
+  const bin = join(fx.root, "standin-bin");
+  await Deno.mkdir(bin, { recursive: true });
+  const standin = join(PROJECT_ROOT, "tests", "standins", "limactl.ts");
+  await Deno.writeTextFile(
+    join(bin, "limactl"),
+    `#!/bin/sh\nexec deno run -A --quiet ${standin} "$@"\n`,
+    { mode: 0o755 },
+  );
+  const limaHome = join(fx.root, "lima");
+  const env = {
+    LOCKI_BACKEND: "lima",
+    LOCKI_LIMA_HOME: limaHome,
+    PATH: `${bin}:${Deno.env.get("PATH")}`,
+  };
+  return { env, limaHome };
+}

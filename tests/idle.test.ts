@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { containersUnder, Fixture, PROJECT_ROOT } from "./helpers.ts";
+import { containersUnder, Fixture, PROJECT_ROOT, useStandinLimactl } from "./helpers.ts";
 
 async function waitFor(what: string, check: () => Promise<boolean>, seconds = 40) {
   for (let attempt = 0; attempt < seconds * 2; attempt++) {
@@ -67,21 +67,7 @@ Deno.test("the daemon stops idle containers but not one in use", async () => {
 Deno.test("the daemon stops the idle lima VM (stand-in limactl)", async () => {
   const fx = await Fixture.create();
   try {
-    const bin = join(fx.root, "standin-bin");
-    await Deno.mkdir(bin);
-    await Deno.writeTextFile(
-      join(bin, "limactl"),
-      `#!/bin/sh\nexec deno run -A --quiet ${
-        join(PROJECT_ROOT, "tests", "standins", "limactl.ts")
-      } "$@"\n`,
-      { mode: 0o755 },
-    );
-    const limaHome = join(fx.root, "lima");
-    const env = {
-      LOCKI_BACKEND: "lima",
-      LOCKI_LIMA_HOME: limaHome,
-      PATH: `${bin}:${Deno.env.get("PATH")}`,
-    };
+    const { env, limaHome } = await useStandinLimactl(fx);
     await Deno.mkdir(fx.lockiHome, { recursive: true });
     await Deno.writeTextFile(
       join(fx.lockiHome, "config.toml"),

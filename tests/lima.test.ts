@@ -1,31 +1,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { containersUnder, Fixture, PROJECT_ROOT, repositoryState } from "./helpers.ts";
+import { containersUnder, Fixture, repositoryState, useStandinLimactl } from "./helpers.ts";
 
 /**
- * The lima backend driven by a STAND-IN `limactl` (tests/standins/limactl.ts):
+ * Tests of the lima backend, driven by a STAND-IN `limactl` (tests/standins/limactl.ts):
  * Lima cannot run here. The stand-in records its calls and plays a VM whose
  * Incus server is the local one, so these tests check the command sequence
  * and everything around the VM, never a real VM.
  */
 async function limaFixture() {
   const fx = await Fixture.create();
-  const bin = join(fx.root, "standin-bin");
-  await Deno.mkdir(bin);
-  await Deno.writeTextFile(
-    join(bin, "limactl"),
-    `#!/bin/sh\nexec deno run -A --quiet ${
-      join(PROJECT_ROOT, "tests", "standins", "limactl.ts")
-    } "$@"\n`,
-    { mode: 0o755 },
-  );
-  const limaHome = join(fx.root, "lima");
-  const env = {
-    LOCKI_BACKEND: "lima",
-    LOCKI_LIMA_HOME: limaHome,
-    PATH: `${bin}:${Deno.env.get("PATH")}`,
-  };
+  const { env, limaHome } = await useStandinLimactl(fx);
   const calls = async (): Promise<string[][]> => {
     const text = await Deno.readTextFile(join(limaHome, "standin-calls.jsonl")).catch(() => "");
     return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
@@ -57,7 +43,7 @@ Deno.test("lima backend creates, reuses, stops and deletes the VM", async () => 
       [join(fx.lockiHome, "worktrees"), join(fx.lockiHome, "home")],
     );
 
-    // The bridge's proxy connects to the host as the VM sees it (the stand-in answers 127.0.0.1).
+    // The bridge's proxy connects to the host's address as resolved in the VM (127.0.0.1 for the stand-in).
     assert.ok(
       (await calls()).some((call) =>
         call.join(" ") === "shell locki getent ahostsv4 host.lima.internal"

@@ -116,7 +116,7 @@ else
   echo "build-base-image: npm is not available on this host, so the image has no Node.js" >&2
 fi
 
-# mise, for the tool versions a repository asks for. Its npm package only
+# mise, for the tool versions a repository requests. Its npm package only
 # holds an installer script; the binary is in the per-platform package.
 case "$(uname -m)" in
   x86_64) mise_package=@jdxcode/mise-linux-x64 ;;

@@ -12,11 +12,11 @@ interface Logger {
 }
 
 /**
- * Stops what has been idle, on a timer inside the daemon: a running
- * container without a live session whose last use (a session, a bridged
- * command) is older than `[idle] container_minutes`, and the VM of the lima
- * backend when no container has run for `[idle] vm_minutes`. Zero turns
- * either off. Returns a function that stops the timer.
+ * Starts a timer in the daemon that stops what is idle. A running container
+ * stops when it has no live session and its last use (a session, a bridged
+ * command) is older than `[idle] container_minutes`. The lima VM stops when
+ * no container has run for `[idle] vm_minutes`. Zero turns either off.
+ * Returns a function that stops the timer.
  */
 export function startIdleSweeper(paths: LockiPaths, log: Logger): () => void {
   let running = false;

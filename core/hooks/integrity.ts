@@ -1,8 +1,12 @@
 import { join } from "node:path";
-import { git } from "../git.ts";
 import type { LockiPaths } from "../paths.ts";
 import type { SandboxRecord } from "../sandbox_store.ts";
-import { installWrappers, worktreeConfigFile, writeWrappers } from "./wrappers.ts";
+import {
+  installWrappers,
+  worktreeConfigFile,
+  worktreeConfigSetting,
+  writeWrappers,
+} from "./wrappers.ts";
 
 /** One way a worktree differs from what Locki recorded when it made it. */
 export interface IntegrityProblem {
@@ -49,16 +53,7 @@ export async function integrityProblems(
     });
   }
   if (options.full) {
-    const result = await git([
-      "config",
-      "--file",
-      join(record.commonDir, "config"),
-      "--type=bool",
-      "--default=false",
-      "--get",
-      "extensions.worktreeConfig",
-    ]);
-    const value = result.code === 0 ? result.stdout.trim() : `unreadable (${result.stderr.trim()})`;
+    const value = await worktreeConfigSetting(record.commonDir);
     if (value !== "true") {
       problems.push({
         part: "extension",

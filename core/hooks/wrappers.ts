@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { selfCommand } from "../bridge/lifecycle.ts";
 import { quoteWord } from "../bridge/wire.ts";
-import { gitOk } from "../git.ts";
+import { git, gitOk } from "../git.ts";
 import type { LockiPaths } from "../paths.ts";
 import { sandboxFolder, type SandboxRecord } from "../sandbox_store.ts";
 
@@ -109,20 +109,7 @@ export async function writeWrappers(paths: LockiPaths, record: SandboxRecord): P
  */
 export async function installWrappers(paths: LockiPaths, record: SandboxRecord): Promise<string> {
   const folder = await writeWrappers(paths, record);
-  const enabled = await gitOk(
-    [
-      "config",
-      "--file",
-      join(record.commonDir, "config"),
-      "--type=bool",
-      "--default=false",
-      "--get",
-      "extensions.worktreeConfig",
-    ],
-    undefined,
-    "reading extensions.worktreeConfig",
-  );
-  if (enabled.trim() !== "true") {
+  if ((await worktreeConfigSetting(record.commonDir)) !== "true") {
     await gitOk(
       ["config", "--file", join(record.commonDir, "config"), "extensions.worktreeConfig", "true"],
       undefined,
@@ -135,6 +122,23 @@ export async function installWrappers(paths: LockiPaths, record: SandboxRecord):
     "pointing the worktree's hooks at Locki's wrappers",
   );
   return await Deno.readTextFile(worktreeConfigFile(record));
+}
+
+/**
+ * Reads `extensions.worktreeConfig` from the repository's config: "true",
+ * "false", or why it could not be read.
+ */
+export async function worktreeConfigSetting(commonDir: string): Promise<string> {
+  const result = await git([
+    "config",
+    "--file",
+    join(commonDir, "config"),
+    "--type=bool",
+    "--default=false",
+    "--get",
+    "extensions.worktreeConfig",
+  ]);
+  return result.code === 0 ? result.stdout.trim() : `unreadable (${result.stderr.trim()})`;
 }
 
 /** Returns the worktree's own config file, which lies in its git folder outside the worktree. */

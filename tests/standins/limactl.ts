@@ -1,9 +1,9 @@
 /**
  * STAND-IN for Lima's `limactl`, for tests only: Lima cannot run on the
- * machines that test Locki. It implements the few commands Locki calls,
- * records every call in `$LIMA_HOME/standin-calls.jsonl`, and plays a VM
- * whose Incus server is the local one: "starting" the VM links the
- * forwarded socket to the local Incus socket, and "deleting" it deletes the
+ * machines that test Locki. It implements the few commands Locki calls and
+ * records every call in `$LIMA_HOME/standin-calls.jsonl`. It plays a VM
+ * whose Incus server is the local one. "Starting" the VM links the
+ * forwarded socket to the local Incus socket. "Deleting" it deletes the
  * containers whose worktrees lie in the folders the configuration mounts.
  *
  * Settings, from the environment:

@@ -1,8 +1,8 @@
 /**
  * The `lima` backend: one Lima VM named `locki` hosts an Incus server, and
- * the VM is the security boundary. Locki talks to that Incus server through
+ * the VM is the security boundary. Locki reaches that Incus server through
  * the socket Lima forwards to the host, with the same code as the `incus`
- * backend; only the VM's life cycle goes through `limactl`.
+ * backend. Only the VM's life cycle goes through `limactl`.
  *
  * NOTE: Lima cannot run on the machines that test Locki. The tests drive
  * this backend with a stand-in `limactl` (tests/standins/limactl.ts) that
@@ -32,7 +32,7 @@ import {
 } from "./config.ts";
 import { findLimactl, type HostProbe, type LimactlFound, qemuProblems } from "./limactl.ts";
 
-/** Longest unix socket path macOS accepts is 104 bytes, including the final NUL. */
+/** Maximum unix socket path on macOS: 104 bytes, including the final NUL. */
 const MAX_SOCKET_PATH = 103;
 
 export interface LimaBackendOptions {
@@ -258,7 +258,7 @@ export class LimaBackend implements Backend {
   }
 
   /**
-   * The address at which containers in the VM reach the host's loopback:
+   * Returns the address at which containers in the VM reach the host's loopback:
    * Lima's `host.lima.internal`, resolved in the VM because names from the
    * VM's hosts file do not resolve inside nested containers.
    */

@@ -1,7 +1,7 @@
 /**
  * The Lima configuration of Locki's VM, built as a typed object and written
- * as YAML. The VM sees exactly two host folders, forwards no ports, and
- * hands its Incus socket to the host.
+ * as YAML. The VM mounts exactly two host folders, forwards no ports, and
+ * forwards its Incus socket to the host.
  *
  * NOTE: written from Lima's documented configuration (templates/default.yaml
  * of Lima 2.x). No Lima runs on the machines that test Locki, so this file
@@ -15,7 +15,7 @@ export const MINIMUM_LIMA_VERSION = "2.1.2";
 /** Name of the VM, and of its folder under LIMA_HOME. */
 export const INSTANCE = "locki";
 
-/** Where the Incus socket of the VM appears on the host, relative to the instance folder. */
+/** Path of the VM's Incus socket on the host, relative to the instance folder. */
 export const FORWARDED_SOCKET = "sock/incus.sock";
 
 /** Path of the Incus socket inside the VM (Debian's incus package). */
@@ -145,10 +145,11 @@ export function renderLimaConfig(config: LimaConfig): string {
 }
 
 /**
- * Provisioning that runs on every boot, so every step checks before it
- * changes anything: Incus from Debian's packages, a btrfs pool, a NAT
- * bridge for container internet, a default profile with nesting, uid maps
- * for the worktree mount, socket access for the Lima user, and the image.
+ * Returns the provisioning script. Lima runs it on every boot, so every step
+ * checks before it changes anything. It sets up Incus from Debian's
+ * packages, a btrfs pool, a NAT bridge for container internet, a default
+ * profile with nesting, uid maps for the worktree mount, socket access for
+ * the Lima user, and the image.
  */
 export function provisionScript(): string {
   return `#!/bin/bash
@@ -202,7 +203,7 @@ sysctl -q -p /etc/sysctl.d/90-locki-incus.conf
 `;
 }
 
-/** Fails `limactl start` until Incus answers and the base image exists (it waits up to 20 minutes for the first image build). */
+/** Returns the readiness probe: it fails `limactl start` unless Incus serves the base image within 20 minutes (the first boot builds it). */
 export function readinessScript(imageAlias: string): string {
   return `#!/bin/bash
 set -eu -o pipefail
