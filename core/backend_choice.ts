@@ -10,7 +10,7 @@ import type { LockiPaths } from "./paths.ts";
 
 /**
  * Picks the backend: `LOCKI_BACKEND`, else `backend` in `~/.locki/config.toml`,
- * else `incus` on a Linux host whose Incus server is there, and `lima`
+ * else `incus` on a Linux host where Incus is installed, and `lima`
  * elsewhere. A backend that was asked for and is missing raises;
  * Locki never swaps in another one with weaker isolation.
  */
@@ -26,10 +26,12 @@ export async function chooseBackend(
       "set it to incus or lima, or unset it",
     );
   }
+  // On Linux, a host with Incus installed (or a socket named) keeps its
+  // server even while it is down, so the error says to start it.
+  const incusHere = env.get("INCUS_SOCKET") !== undefined || config.incusSocket !== undefined ||
+    isSocket(IncusBackend.findSocket(env)) || exists("/var/lib/incus");
   const choice = (fromEnv as "incus" | "lima" | undefined) ?? config.backend ??
-    (Deno.build.os === "linux" && isSocket(config.incusSocket ?? IncusBackend.findSocket(env))
-      ? "incus"
-      : "lima");
+    (Deno.build.os === "linux" && incusHere ? "incus" : "lima");
   if (choice === "lima") {
     const host = defaultSizing(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
     return new LimaBackend({
@@ -53,6 +55,15 @@ export async function chooseBackend(
     config.incusSocket ?? IncusBackend.findSocket(env),
     join(paths.state, "incus-cli"),
   );
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isSocket(path: string): boolean {

@@ -181,19 +181,21 @@ docker run -d --name db -p 5432:5432 app:local /bin/busybox httpd -f -p 5432 -h 
 
 /** Starts a one-package npm registry on host loopback that counts tarball downloads. */
 async function startRegistry(root: string) {
+  // A version no earlier run put in the shared cache, which outlives tests.
+  const version = `1.0.${Date.now()}`;
   const source = join(root, "tiny-tool");
   await Deno.mkdir(join(source, "bin"), { recursive: true });
   await Deno.writeTextFile(
     join(source, "package.json"),
     JSON.stringify({
       name: "locki-tiny-tool",
-      version: "1.0.0",
+      version,
       bin: { "tiny-tool": "bin/tiny-tool.js" },
     }),
   );
   await Deno.writeTextFile(
     join(source, "bin", "tiny-tool.js"),
-    "#!/usr/bin/env node\nconsole.log('tiny tool 1.0.0');\n",
+    `#!/usr/bin/env node\nconsole.log('tiny tool ${version}');\n`,
   );
   const packed = await run(["npm", "pack", "--silent", "--pack-destination", root], {
     cwd: source,
@@ -213,14 +215,14 @@ async function startRegistry(root: string) {
       if (url.pathname === "/locki-tiny-tool") {
         return Response.json({
           name: "locki-tiny-tool",
-          "dist-tags": { latest: "1.0.0" },
+          "dist-tags": { latest: version },
           versions: {
-            "1.0.0": {
+            [version]: {
               name: "locki-tiny-tool",
-              version: "1.0.0",
+              version,
               bin: { "tiny-tool": "bin/tiny-tool.js" },
               dist: {
-                tarball: `${base}/locki-tiny-tool/-/locki-tiny-tool-1.0.0.tgz`,
+                tarball: `${base}/locki-tiny-tool/-/locki-tiny-tool-${version}.tgz`,
                 integrity,
                 shasum,
               },
@@ -228,7 +230,7 @@ async function startRegistry(root: string) {
           },
         });
       }
-      if (url.pathname === "/locki-tiny-tool/-/locki-tiny-tool-1.0.0.tgz") {
+      if (url.pathname === `/locki-tiny-tool/-/locki-tiny-tool-${version}.tgz`) {
         downloads++;
         return new Response(tarball);
       }
@@ -237,6 +239,7 @@ async function startRegistry(root: string) {
   );
   return {
     port: server.addr.port,
+    version,
     integrity,
     downloads: () => downloads,
     stop: () => server.shutdown(),
@@ -270,7 +273,7 @@ Deno.test("a package one sandbox downloaded is installed offline in another", as
       );
     const online = await install(first, "");
     assertOk(online, "npm install in the first sandbox");
-    assert.match(online.stdout, /tiny tool 1\.0\.0/);
+    assert.equal(online.stdout.trim().split("\n").at(-1), `tiny tool ${registry.version}`);
     assert.equal(registry.downloads(), 1);
 
     // The shared cache now contains the tarball, under its integrity hash.
@@ -282,7 +285,7 @@ Deno.test("a package one sandbox downloaded is installed offline in another", as
 
     const offline = await install(second, "--offline");
     assertOk(offline, "npm install --offline in the second sandbox");
-    assert.match(offline.stdout, /tiny tool 1\.0\.0/);
+    assert.equal(offline.stdout.trim().split("\n").at(-1), `tiny tool ${registry.version}`);
     assert.equal(registry.downloads(), 1, "the second sandbox did not download again");
   } finally {
     await registry.stop();

@@ -276,7 +276,7 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.deepEqual(await complete("he"), ["hello"], "agents added as plugins are offered");
     assert.deepEqual(await complete("shell", "feat"), ["feature-login"]);
     assert.deepEqual(await complete("hello", "ma"), ["main"]);
-    assert.deepEqual(await complete("vm", ""), ["delete", "status", "stop"]);
+    assert.deepEqual(await complete("vm", ""), ["delete", "start", "status", "stop"]);
     assert.deepEqual(await complete("rm", "--f"), ["--force"]);
     assert.deepEqual(await complete("completions", ""), ["bash", "fish", "zsh"]);
     assert.deepEqual(await complete("shell", "main", "--", "ma"), []);
