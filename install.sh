@@ -16,7 +16,7 @@ set -eu
 
 releases_url=${LOCKI_RELEASES_URL:-https://github.com/locki-dev/locki/releases}
 deno_version=2.9.6
-prefix="$HOME/.local"
+prefix="${HOME:-}/.local"
 version=latest
 source_dir=
 base_url=
@@ -57,6 +57,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ -z "${HOME:-}" ] && [ "$prefix" = /.local ]; then
+  fail "HOME is not set, so there is no default folder to install into" "pass one with --prefix DIR"
+fi
+# A literal ~ arrives when the shell did not expand it (--prefix=~/...).
+# shellcheck disable=SC2088
+case "$prefix" in
+  "") fail "--prefix is empty" "pass a folder, for example --prefix \"\$HOME/.local\"" ;;
+  "~/"*) prefix="$HOME/${prefix#"~/"}" ;;
+esac
 case "$prefix" in
   /*) ;;
   *) prefix="$(pwd)/$prefix" ;;
@@ -68,6 +77,11 @@ ensure_writable() {
   if ! mkdir -p "$1" 2>/dev/null || [ ! -w "$1" ]; then
     fail "cannot write to $1" "pick a folder you own with --prefix, for example: --prefix \"\$HOME/.local\""
   fi
+}
+
+# Quotes a word for a shell script.
+quote() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
 }
 
 # Removes the staging folder however the script ends.
@@ -122,7 +136,10 @@ path_advice() {
 
 install_release() {
   target=$(platform)
-  if [ -z "$base_url" ]; then
+  download_hint="check the version (--version) and your connection"
+  if [ -n "$base_url" ]; then
+    download_hint="check that $base_url serves locki-$target and SHA256SUMS"
+  else
     if [ "$version" = latest ]; then
       base_url="$releases_url/latest/download"
     else
@@ -136,9 +153,9 @@ install_release() {
   asset="locki-$target"
   say "downloading $asset from $base_url"
   download "$base_url/$asset" "$staging/locki" ||
-    fail "downloading $base_url/$asset failed" "check the version (--version) and your connection"
+    fail "downloading $base_url/$asset failed" "$download_hint"
   download "$base_url/SHA256SUMS" "$staging/SHA256SUMS" ||
-    fail "downloading $base_url/SHA256SUMS failed" "check the version (--version) and your connection"
+    fail "downloading $base_url/SHA256SUMS failed" "$download_hint"
   expected=$(awk -v name="$asset" '$2 == name || $2 == "*" name { print $1 }' "$staging/SHA256SUMS")
   [ -n "$expected" ] || fail "SHA256SUMS has no entry for $asset" "this release may not support $target"
   actual=$(sha256_of "$staging/locki")
@@ -167,14 +184,21 @@ find_deno() {
     fail "Deno is not installed and npm is missing to install it" "install Node.js and npm, or Deno $deno_version"
   say "installing Deno $deno_version from npm into $prefix/lib/locki-deno"
   mkdir -p "$prefix/lib/locki-deno"
-  npm install --silent --no-audit --no-fund --prefix "$prefix/lib/locki-deno" "deno@$deno_version" >&2 ||
+  if ! npm install --no-audit --no-fund --loglevel=error --prefix "$prefix/lib/locki-deno" \
+    "deno@$deno_version" >&2; then
+    rm -rf "$prefix/lib/locki-deno"
     fail "installing Deno from npm failed" "see npm's message above"
+  fi
   echo "$local_deno"
 }
 
 install_source() {
-  if [ ! -f "$source_dir/main.ts" ] || [ ! -f "$source_dir/deno.json" ]; then
-    fail "$source_dir is not a Locki checkout (no main.ts and deno.json)" "pass the folder you cloned Locki into"
+  if [ ! -d "$source_dir" ]; then
+    fail "$source_dir does not exist" "pass the folder you cloned Locki into"
+  fi
+  if [ ! -f "$source_dir/main.ts" ] || [ ! -f "$source_dir/deno.json" ] ||
+    [ ! -f "$source_dir/core/bridge/policy.rules" ]; then
+    fail "$source_dir is not a Locki checkout (no main.ts, deno.json and core/)" "pass the folder you cloned Locki into"
   fi
   source_dir=$(cd "$source_dir" && pwd)
   ensure_writable "$bin"
@@ -201,7 +225,7 @@ install_source() {
   cat >"$staging/locki-launcher" <<EOF
 #!/bin/sh
 # Written by Locki's install.sh: runs Locki from source with Deno.
-exec '$deno' run -A --quiet '$prefix/lib/locki/main.ts' "\$@"
+exec $(quote "$deno") run -A --quiet $(quote "$prefix/lib/locki/main.ts") "\$@"
 EOF
   chmod 755 "$staging/locki-launcher"
   "$deno" run -A --quiet "$staging/locki/main.ts" --version >/dev/null ||
@@ -215,7 +239,9 @@ EOF
     fail "moving the new copy to $prefix/lib/locki failed" "check free space and permissions there"
   fi
   mv -f "$staging/locki-launcher" "$bin/locki"
-  say "installed $bin/locki ($("$bin/locki" --version))"
+  installed=$("$bin/locki" --version) ||
+    fail "the installed $bin/locki does not start" "run it to see why, then install again"
+  say "installed $bin/locki ($installed)"
   path_advice
 }
 

@@ -2,6 +2,7 @@ import type { Command, Option } from "commander";
 import { git } from "../core/git.ts";
 import { lockiPaths } from "../core/paths.ts";
 import { listRecords } from "../core/sandbox_store.ts";
+import { pluginRegistry } from "./agent.ts";
 
 /** Commands whose first argument is a branch. */
 const BRANCH_COMMANDS = new Set(["rm", "repair"]);
@@ -67,26 +68,34 @@ export async function complete(
     if (current.startsWith("-")) return match(optionNames(program));
     return match(visible.flatMap((command) => [command.name()]));
   }
-  const command = visible.find((candidate) =>
+  let command = visible.find((candidate) =>
     candidate.name() === commandName || candidate.aliases().includes(commandName)
   );
   if (!command) return [];
-  if (current.startsWith("-")) return match(optionNames(command));
-  const positional = before.slice(before.indexOf(commandName) + 1).filter((word) =>
+  let positional = before.slice(before.indexOf(commandName) + 1).filter((word) =>
     !word.startsWith("-")
   );
+  // A command with subcommands (vm, plugin, daemon): complete the
+  // subcommand, then its own options and arguments.
   const subcommands = command.commands.filter((sub) => !isHidden(sub));
   if (subcommands.length > 0) {
-    return positional.length === 0 ? match(subcommands.map((sub) => sub.name())) : [];
+    if (positional.length === 0) {
+      return current.startsWith("-")
+        ? match(optionNames(command))
+        : match(subcommands.map((sub) => sub.name()));
+    }
+    const sub = subcommands.find((candidate) => candidate.name() === positional[0]);
+    if (!sub) return [];
+    command = sub;
+    positional = positional.slice(1);
   }
-  if (command.name() === "completions") {
-    return positional.length === 0 ? match(Object.keys(SCRIPTS)) : [];
-  }
-  if (
-    positional.length === 0 && (agents.has(command.name()) || BRANCH_COMMANDS.has(command.name()))
-  ) {
-    return match(await branchNames());
-  }
+  if (current.startsWith("-")) return match(optionNames(command));
+  if (positional.length > 0) return [];
+  const name = command.parent?.name() === "plugin" ? `plugin ${command.name()}` : command.name();
+  if (name === "completions") return match(Object.keys(SCRIPTS));
+  if (name === "plugin remove") return match(await addedPlugins());
+  if (BRANCH_COMMANDS.has(name)) return match(await sandboxBranches());
+  if (agents.has(name)) return match(await branchNames());
   return [];
 }
 
@@ -101,6 +110,26 @@ function optionNames(command: Command): string[] {
     ...options.flatMap((option) => [option.long, option.short].filter(Boolean) as string[]),
     "--help",
   ];
+}
+
+/** Branches that have a sandbox in the repository of the current folder (every repository outside one). */
+async function sandboxBranches(): Promise<string[]> {
+  const records = await listRecords(lockiPaths()).catch(() => []);
+  const result = await git(["rev-parse", "--path-format=absolute", "--git-common-dir"], Deno.cwd());
+  const commonDir = result.code === 0 ? result.stdout.trim() : undefined;
+  return [
+    ...new Set(
+      records.filter((record) => !commonDir || record.commonDir === commonDir).map((record) =>
+        record.branch
+      ),
+    ),
+  ];
+}
+
+/** Names of the plugins added with `locki plugin add`. */
+async function addedPlugins(): Promise<string[]> {
+  const entries = await pluginRegistry(lockiPaths()).list().catch(() => []);
+  return entries.filter((entry) => !entry.builtin).map((entry) => entry.name);
 }
 
 /** Branches of the repository in the current folder, and every sandbox's branch. */
@@ -127,7 +156,8 @@ complete -o default -F _locki locki`,
 _locki() {
   local -a candidates
   candidates=("\${(@f)$(locki __complete -- "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
-  compadd -a candidates
+  candidates=(\${candidates:#})
+  if (( \${#candidates} )); then compadd -a candidates; else _files; fi
 }
 if (( $+functions[compdef] )); then compdef _locki locki; fi`,
   fish: `# locki completion for fish: locki completions fish | source
@@ -135,5 +165,5 @@ function __locki_complete
   set -l words (commandline -opc)[2..-1] (commandline -ct)
   locki __complete -- $words 2>/dev/null
 end
-complete -c locki -f -a '(__locki_complete)'`,
+complete -c locki -a '(__locki_complete)'`,
 };

@@ -126,13 +126,20 @@ async function imageCheck(backend: Backend): Promise<Check> {
     alias: DEFAULT_IMAGE_ALIAS,
   };
   let where = "default image";
-  try {
-    const repo = await findRepository(Deno.cwd());
-    const config = await loadRepositoryConfig(repo.root, hostArchitecture());
-    request = await resolveImage(repo, config.image, hostArchitecture());
+  const repo = await findRepository(Deno.cwd()).catch(() => undefined);
+  if (repo) {
     where = `image for ${repo.name}`;
-  } catch {
-    // Outside a repository, or its locki.toml is invalid: `locki shell` reports that itself.
+    try {
+      const config = await loadRepositoryConfig(repo.root, hostArchitecture());
+      request = await resolveImage(repo, config.image, hostArchitecture());
+    } catch (error) {
+      return {
+        check: where,
+        status: "fail",
+        detail: (error as Error).message,
+        fix: (error as { hint?: string }).hint ?? "fix locki.toml",
+      };
+    }
   }
   if (request.kind !== "alias") {
     return {

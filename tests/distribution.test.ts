@@ -43,10 +43,11 @@ Deno.test("install.sh --from-source installs a working locki", async () => {
   const root = await Deno.makeTempDir({ prefix: "locki-install-" });
   try {
     const env = await freshEnv(root, Deno.env.get("PATH")!);
-    const prefix = join(root, "prefix");
+    // A quote in the path must survive into the launcher script.
+    const prefix = join(root, "it's mine");
     const result = await installFromSource(root, prefix, env);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, new RegExp(`add ${prefix}/bin to your PATH`));
+    assert.ok(result.stderr.includes(`add ${prefix}/bin to your PATH`), result.stderr);
     const locki = join(prefix, "bin", "locki");
     const version = await run([locki, "--version"], { cwd: root, env, clearEnv: true });
     assert.equal(version.code, 0, version.stderr);
@@ -92,6 +93,7 @@ Deno.test("install.sh --from-source installs Deno from npm when missing", async 
         "rm",
         "sh",
         "uname",
+        "sed",
       ]
     ) {
       const found = await run(["sh", "-c", `command -v ${name}`]);
@@ -278,6 +280,9 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.deepEqual(await complete("hello", "ma"), ["main"]);
     assert.deepEqual(await complete("vm", ""), ["delete", "start", "status", "stop"]);
     assert.deepEqual(await complete("rm", "--f"), ["--force"]);
+    assert.deepEqual(await complete("rm", ""), [], "rm offers only branches that have a sandbox");
+    assert.deepEqual(await complete("vm", "delete", "--"), ["--help", "--yes"]);
+    assert.deepEqual(await complete("plugin", "remove", ""), ["hello"]);
     assert.deepEqual(await complete("completions", ""), ["bash", "fish", "zsh"]);
     assert.deepEqual(await complete("shell", "main", "--", "ma"), []);
   } finally {
