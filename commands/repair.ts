@@ -21,13 +21,15 @@ export function registerRepair(program: Command): void {
     .action(async (branch: string | undefined, options: { dryRun?: boolean; json?: boolean }) => {
       const engine = await openEngine();
       const record = await findRecord(engine.paths, Deno.cwd(), branch);
-      const problems = await integrityProblems(record, { full: true });
+      const problems = await integrityProblems(record, { full: true, paths: engine.paths });
       let keptCopies: string[] = [];
       if (!options.dryRun) {
         const repaired = await repairWorktree(engine.paths, record);
         keptCopies = repaired.keptCopies;
         await writeRecord(engine.paths, repaired.record);
       }
+      // Like `git diff --exit-code`, a dry run tells scripts whether anything differs.
+      if (options.dryRun && problems.length > 0) Deno.exitCode = 1;
       if (options.json) {
         console.log(JSON.stringify(
           { branch: record.branch, id: record.id, problems, repaired: !options.dryRun, keptCopies },

@@ -37,7 +37,9 @@ export async function listSandboxes(
     state: listed === undefined ? "unknown" : containers.get(record.container)?.state ?? "missing",
     worktree: record.worktree,
     changes: await worktreeState(record),
-    modified: (await integrityProblems(record, { full: true })).map((problem) => problem.where),
+    modified: (await integrityProblems(record, { full: true, paths: engine.paths })).map((
+      problem,
+    ) => problem.where),
     repository: record.repoRoot,
     container: record.container,
     image: record.image,

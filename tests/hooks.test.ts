@@ -161,6 +161,14 @@ Deno.test("the repository's core.hooksPath is honoured, and a stopped sandbox is
       await hookLog(setup),
       new RegExp(`^githooks ${setup.container} inside=yes in=${setup.worktree}$`, "m"),
     );
+
+    // Set after the sandbox was made, the repository's hooks folder also
+    // serves commits through the bridge, and the guard hooks stay on.
+    await Deno.writeTextFile(join(setup.worktree, "two.txt"), "2\n");
+    assertOk(await bridgedGit(setup, "add", "two.txt"), "git add");
+    assertOk(await bridgedGit(setup, "commit", "-q", "-m", "two"), "bridged commit with a hook");
+    const log = await hookLog(setup);
+    assert.equal(log.match(/^githooks /gm)?.length, 2, "the hook ran for the bridged commit too");
   } finally {
     await setup.fx.dispose();
   }
@@ -204,7 +212,8 @@ Deno.test("hooks that misbehave behave as they would under plain git", async () 
     assert.equal(lines.at(-1), "200000");
 
     // Ctrl-C on the host stops the hook in the sandbox too.
-    await writeHook(setup.hooks, "pre-commit", `echo started >> hook.log\nexec sleep 300`);
+    // sleep is the hook's child, not the hook itself: Ctrl-C stops both.
+    await writeHook(setup.hooks, "pre-commit", `echo started >> hook.log\nsleep 300\necho after`);
     await Deno.writeTextFile(join(setup.worktree, "e.txt"), "e\n");
     assertOk(await hostGit(setup, "add", "e.txt"), "git add");
     const child = new Deno.Command("setsid", {
@@ -279,7 +288,8 @@ Deno.test("a modified worktree is refused, shown by ls, and restored by repair",
     assert.match(refused.stderr, /config\.worktree/);
     assert.equal(await Deno.stat(marker).then(() => true, () => false), false);
     assert.equal(await repositoryState(fx.repo), before);
-    const dryRun = await fx.lockiOk(["repair", "--dry-run"], { cwd: worktree });
+    const dryRun = await fx.locki(["repair", "--dry-run"], { cwd: worktree });
+    assert.equal(dryRun.code, 1, "a dry run that finds differences exits 1");
     assert.match(dryRun.stdout, new RegExp(evil));
     assertOk(await fx.locki(["repair"], { cwd: worktree }), "locki repair");
     assert.equal(await Deno.readTextFile(configFile), recordedConfig);
@@ -303,6 +313,52 @@ Deno.test("a modified worktree is refused, shown by ls, and restored by repair",
       new RegExp(`^pre-commit ${setup.container} inside=yes$`, "m"),
     );
     assert.deepEqual((await fx.sandboxes())[0].modified, []);
+  } finally {
+    await setup.fx.dispose();
+  }
+});
+
+Deno.test("interrupting a commit in the sandbox cancels it and its hook", async () => {
+  const setup = await setUp("hooks-cancel");
+  try {
+    await writeHook(setup.hooks, "pre-commit", `sleep 300\necho finished >> hook.log`);
+    await Deno.writeTextFile(join(setup.worktree, "late.txt"), "late\n");
+    assertOk(await bridgedGit(setup, "add", "late.txt"), "git add");
+    const head = await git(setup.worktree, "rev-parse", "HEAD");
+    const client = new Deno.Command("incus", {
+      args: [
+        "exec",
+        setup.container,
+        "--cwd",
+        setup.worktree,
+        "--",
+        "git",
+        "commit",
+        "-q",
+        "-m",
+        "late",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let sleeping = "";
+    for (let attempt = 0; attempt < 100 && !sleeping.includes("sleep 300"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      sleeping = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
+    }
+    assert.match(sleeping, /sleep 300/, "the hook started in the sandbox");
+    // As Ctrl-C in the sandbox does: the git shim's client goes away.
+    assertOk(await incusExec(setup.container, "pkill", "-INT", "-x", "ssh"), "pkill ssh");
+    await client.status;
+    let left = "sleep 300";
+    for (let attempt = 0; attempt < 100 && left.includes("sleep 300"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
+    }
+    assert.doesNotMatch(left, /sleep 300/, "the hook was stopped");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await git(setup.worktree, "rev-parse", "HEAD"), head, "no commit was made");
+    assert.doesNotMatch(await hookLog(setup), /finished/);
   } finally {
     await setup.fx.dispose();
   }

@@ -266,9 +266,9 @@ async function runRequest(
   let rules = builtinRules;
   const deny = (rule: string, message: string) => {
     log.write(`denied sandbox ${record.id}: ${command.slice(0, 2000)} (rule ${rule}: ${message})`);
-    channel.stderr.write(
-      `locki bridge: denied by rule '${rule}': ${message}\n${allowedSummary(rules)}`,
-    );
+    // A modified worktree refuses every command, so the list of allowed ones would mislead.
+    const summary = rule === "worktree-modified" ? "" : allowedSummary(rules);
+    channel.stderr.write(`locki bridge: denied by rule '${rule}': ${message}\n${summary}`);
     channel.exit(DENIED_EXIT_CODE);
     channel.end();
   };
@@ -346,6 +346,25 @@ async function runRequest(
     cwd: decision.cwd,
     env,
     stdio: ["pipe", "pipe", "pipe"],
+    // Its own process group, so a client that goes away (Ctrl-C in the
+    // sandbox) stops git and the hooks it started, as Ctrl-C would on a terminal.
+    detached: true,
+  });
+  let finished = false;
+  const stopGroup = (signal: "SIGINT" | "SIGTERM" | "SIGKILL") => {
+    if (finished || !child.pid) return;
+    try {
+      Deno.kill(-child.pid, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
+  channel.on("close", () => {
+    if (finished) return;
+    log.write(`client of sandbox ${record.id} went away; interrupting ${decision.tool}`);
+    stopGroup("SIGINT");
+    setTimeout(() => stopGroup("SIGTERM"), 3000);
+    setTimeout(() => stopGroup("SIGKILL"), 10000);
   });
   channel.pipe(child.stdin);
   child.stdout.pipe(channel, { end: false });
@@ -363,6 +382,7 @@ async function runRequest(
       (exitCode: number | null, signal: string | null) => resolve(exitCode ?? (signal ? 129 : 1)),
     );
   });
+  finished = true;
   if (code === 0 && decision.after === "record-stash") await recordStash(paths, record, setup);
   channel.exit(code);
   channel.end();

@@ -21,7 +21,7 @@ export const PROGRAM_CONFIG_KEYS =
  * rest, and the whole system config, is left out.
  */
 const KEPT_GLOBAL_KEYS =
-  /^(user\.|author\.|committer\.|gpg\.|commit\.gpgsign$|tag\.gpgsign$|credential\.|url\..+\.insteadof$|core\.sshcommand$|http\.|init\.defaultbranch$|push\.default$|push\.autosetupremote$|pull\.rebase$|pull\.ff$|merge\.conflictstyle$|rebase\.autostash$|diff\.algorithm$|log\.date$|format\.pretty$|color\.)/;
+  /^(user\.|author\.|committer\.|gpg\.|commit\.gpgsign$|core\.hookspath$|tag\.gpgsign$|credential\.|url\..+\.insteadof$|core\.sshcommand$|http\.|init\.defaultbranch$|push\.default$|push\.autosetupremote$|pull\.rebase$|pull\.ff$|merge\.conflictstyle$|rebase\.autostash$|diff\.algorithm$|log\.date$|format\.pretty$|color\.)/;
 
 /**
  * Results the daemon reuses between commands while the files behind them
@@ -253,9 +253,12 @@ export async function hostGitSetup(
     "color.ui": color ? "always" : "never",
   };
   const known = new Set(record.programConfig ?? []);
+  const overridden = new Set(Object.keys(overrides).map((key) => key.toLowerCase()));
   for (const line of await cachedProgramConfig(record.commonDir, cache)) {
     const key = line.split("=")[0];
-    if (!known.has(line) && !(key in overrides)) overrides[key] = "";
+    // Config keys are case-insensitive, and `git config --list` prints them
+    // in lower case: a blank for `core.hookspath` would undo the hooks folder.
+    if (!known.has(line) && !overridden.has(key.toLowerCase())) overrides[key] = "";
   }
   const configArgs: string[] = [];
   for (const [key, value] of Object.entries(overrides)) configArgs.push("-c", `${key}=${value}`);

@@ -1,16 +1,18 @@
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { LockiPaths } from "../paths.ts";
-import type { SandboxRecord } from "../sandbox_store.ts";
+import { sandboxFolder, type SandboxRecord } from "../sandbox_store.ts";
 import {
+  HOOK_NAMES,
   installWrappers,
   worktreeConfigFile,
   worktreeConfigSetting,
+  wrapperFolder,
   writeWrappers,
 } from "./wrappers.ts";
 
 /** One way a worktree differs from what Locki recorded when it made it. */
 export interface IntegrityProblem {
-  part: "pointer" | "worktree-config" | "extension" | "record";
+  part: "pointer" | "worktree-config" | "extension" | "wrappers" | "record";
   /** The file or setting, for the user. */
   where: string;
   recorded: string;
@@ -25,7 +27,7 @@ export interface IntegrityProblem {
  */
 export async function integrityProblems(
   record: SandboxRecord,
-  options: { full: boolean },
+  options: { full: boolean; paths?: LockiPaths },
 ): Promise<IntegrityProblem[]> {
   if (!record.gitDir || record.worktreeConfig === undefined) {
     return [{
@@ -51,6 +53,22 @@ export async function integrityProblems(
       recorded: record.worktreeConfig,
       found: config,
     });
+  }
+  if (options.paths) {
+    const folder = wrapperFolder(options.paths, record.id);
+    const missing: string[] = [];
+    for (const name of HOOK_NAMES) {
+      const info = await Deno.stat(join(folder, name)).catch(() => undefined);
+      if (!info?.isFile || !((info.mode ?? 0) & 0o100)) missing.push(name);
+    }
+    if (missing.length > 0) {
+      problems.push({
+        part: "wrappers",
+        where: folder,
+        recorded: "a wrapper for every hook",
+        found: `missing or not executable: ${missing.join(", ")}`,
+      });
+    }
   }
   if (options.full) {
     const value = await worktreeConfigSetting(record.commonDir);
@@ -90,6 +108,11 @@ export function describeProblems(record: SandboxRecord, problems: IntegrityProbl
       }`,
     );
   }
+  if (problems.some((problem) => problem.part === "worktree-config")) {
+    lines.push(
+      "  (host git commands such as `git sparse-checkout` or `git config --worktree` also write that file)",
+    );
+  }
   return lines.join("\n");
 }
 
@@ -105,8 +128,10 @@ function summarise(text: string): string {
 /**
  * Restores the recorded pointer, per-worktree config and repository
  * setting, and rewrites the wrappers. Whatever stood in their place is
- * moved aside with a `.locki-modified-<time>` suffix, never deleted.
- * Returns the paths of those moved-aside copies.
+ * kept with a `.locki-modified-<time>` suffix, never deleted: in the git
+ * folder for the config, and in Locki's folder for the sandbox for the
+ * `.git` pointer, where `git add -A` in the worktree cannot pick it up.
+ * Returns the paths of those copies.
  */
 export async function repairWorktree(
   paths: LockiPaths,
@@ -114,28 +139,31 @@ export async function repairWorktree(
 ): Promise<{ record: SandboxRecord; keptCopies: string[] }> {
   const keptCopies: string[] = [];
   const stamp = new Date().toISOString().replaceAll(/[:.]/g, "-");
-  const moveAside = async (file: string) => {
+  const moveAside = async (file: string, folder = dirname(file)) => {
     try {
       await Deno.lstat(file);
     } catch {
       return;
     }
-    const copy = `${file}.locki-modified-${stamp}`;
+    const copy = join(folder, `${basename(file)}.locki-modified-${stamp}`);
+    await Deno.mkdir(folder, { recursive: true });
     await Deno.rename(file, copy);
     keptCopies.push(copy);
   };
-  const problems = await integrityProblems(record, { full: true });
+  const keptFolder = sandboxFolder(paths, record.id);
+  const problems = await integrityProblems(record, { full: true, paths });
   if (problems.some((problem) => problem.part === "pointer")) {
     const pointer = join(record.worktree, ".git");
     const info = await Deno.lstat(pointer).catch(() => undefined);
     if (info?.isFile && !info.isSymlink) {
       // Rewritten in place: a running sandbox has this very file mounted
       // read-only, and a renamed-over file would leave it the old one.
-      await Deno.copyFile(pointer, `${pointer}.locki-modified-${stamp}`);
-      keptCopies.push(`${pointer}.locki-modified-${stamp}`);
+      const copy = join(keptFolder, `.git.locki-modified-${stamp}`);
+      await Deno.copyFile(pointer, copy);
+      keptCopies.push(copy);
       await Deno.writeTextFile(pointer, `gitdir: ${record.gitDir}\n`);
     } else {
-      await moveAside(pointer);
+      await moveAside(pointer, keptFolder);
       await Deno.writeTextFile(pointer, `gitdir: ${record.gitDir}\n`);
     }
   }

@@ -6,6 +6,7 @@ import { findRepository } from "../repository.ts";
 import { type Engine, ensureSandbox, sandboxDirectory } from "../sandbox.ts";
 import { readRecord, type SandboxRecord } from "../sandbox_store.ts";
 import { asSession } from "../activity.ts";
+import { ensureDaemon } from "../bridge/lifecycle.ts";
 import { describeProblems, integrityProblems, repairHint } from "./integrity.ts";
 
 /**
@@ -17,6 +18,26 @@ import { describeProblems, integrityProblems, repairHint } from "./integrity.ts"
  */
 const HOOK_VARIABLES =
   /^(GIT_INDEX_FILE|GIT_AUTHOR_(NAME|EMAIL|DATE)|GIT_COMMITTER_(NAME|EMAIL|DATE)|GIT_PREFIX|GIT_REFLOG_ACTION|GIT_PUSH_OPTION_COUNT|GIT_PUSH_OPTION_[0-9]+|HUSKY|LEFTHOOK|LEFTHOOK_EXCLUDE|SKIP|TERM|COLORTERM|NO_COLOR|LANG)$/;
+
+/**
+ * Runs the hook in its own process group inside the sandbox and passes
+ * Ctrl-C and other stop signals to the whole group, as a terminal would:
+ * `incus exec` signals only the process it started, and the hook's children
+ * would outlive it. Perl, because the git shim needs it in every image.
+ */
+const SUPERVISOR = `use strict;
+my $pid = fork() // die "locki: fork: $!\\n";
+if ($pid == 0) {
+  setpgrp(0, 0);
+  exec { $ARGV[0] } @ARGV;
+  print STDERR "locki: cannot run hook $ARGV[0] in the sandbox: $!\\n";
+  exit($!{ENOENT} ? 127 : 126);
+}
+for my $signal (qw(INT TERM HUP QUIT)) { $SIG{$signal} = sub { kill $signal, -$pid; }; }
+while (waitpid($pid, 0) == -1 && $!{EINTR}) {}
+my $status = $?;
+exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
+`;
 
 /** Folder inside the sandbox for hooks and file arguments that live outside the worktree. */
 const SANDBOX_HOOK_FOLDER = "/run/locki/hooks";
@@ -33,6 +54,7 @@ export async function findRepositoryHook(
 ): Promise<string | undefined> {
   const local = await git([
     "config",
+    "--includes",
     "--file",
     join(record.commonDir, "config"),
     "--get",
@@ -40,7 +62,7 @@ export async function findRepositoryHook(
   ]);
   let folder = local.code === 0 ? local.stdout.trim() : "";
   if (!folder) {
-    const global = await git(["config", "--global", "--get", "core.hooksPath"]);
+    const global = await git(["config", "--includes", "--global", "--get", "core.hooksPath"]);
     folder = global.code === 0 ? global.stdout.trim() : "";
   }
   if (!folder) folder = join(record.commonDir, "hooks");
@@ -124,18 +146,25 @@ export async function runHook(
     if (HOOK_VARIABLES.test(key)) env[key] = value;
   }
   env.LOCKI_HOOK = name;
+  const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  // With a terminal, the hook stays in the terminal's foreground group instead.
+  const argv = tty
+    ? [hookInSandbox, ...argsInSandbox]
+    : ["perl", "-e", SUPERVISOR, "--", hookInSandbox, ...argsInSandbox];
+  // Git inside the hook goes through the bridge, which needs the daemon.
+  await ensureDaemon(engine.paths);
   let code: number;
   try {
-    code = await asSession(engine.paths, record.id, () =>
-      engine.backend.execInteractive(
-        record.container,
-        [hookInSandbox, ...argsInSandbox],
-        {
+    code = await asSession(
+      engine.paths,
+      record.id,
+      () =>
+        engine.backend.execInteractive(record.container, argv, {
           cwd: sandboxDirectory(record, cwd),
           env,
-          tty: Deno.stdin.isTerminal() && Deno.stdout.isTerminal(),
-        },
-      ));
+          tty,
+        }),
+    );
     for (const file of copied) {
       const after = await engine.backend.execCapture(record.container, ["cat", "--", file.inside]);
       if (after.code === 0 && after.stdout !== file.before) {
