@@ -146,16 +146,19 @@ install_release() {
       base_url="$releases_url/download/$version"
     fi
   fi
+
   ensure_writable "$bin"
   staging=$(mktemp -d "$bin/.locki-install.XXXXXX") ||
     fail "cannot create a temporary folder in $bin" "check free space and permissions there"
   cleanup_on_exit
+
   asset="locki-$target"
   say "downloading $asset from $base_url"
   download "$base_url/$asset" "$staging/locki" ||
     fail "downloading $base_url/$asset failed" "$download_hint"
   download "$base_url/SHA256SUMS" "$staging/SHA256SUMS" ||
     fail "downloading $base_url/SHA256SUMS failed" "$download_hint"
+
   expected=$(awk -v name="$asset" '$2 == name || $2 == "*" name { print $1 }' "$staging/SHA256SUMS")
   [ -n "$expected" ] || fail "SHA256SUMS has no entry for $asset" "this release may not support $target"
   actual=$(sha256_of "$staging/locki")
@@ -163,6 +166,7 @@ install_release() {
     fail "checksum mismatch for $asset: expected $expected, got $actual" \
       "the download was corrupted or tampered with; nothing was installed, so run the installer again"
   fi
+
   chmod 755 "$staging/locki"
   mv -f "$staging/locki" "$bin/locki"
   say "installed $bin/locki ($("$bin/locki" --version 2>/dev/null || echo "version unknown"))"
@@ -207,6 +211,7 @@ install_source() {
   staging=$(mktemp -d "$prefix/lib/.locki-install.XXXXXX") ||
     fail "cannot create a temporary folder in $prefix/lib" "check free space and permissions there"
   cleanup_on_exit
+
   say "copying $source_dir"
   mkdir "$staging/locki"
   # The checkout's files that git tracks or would track (not ignored build
@@ -219,6 +224,7 @@ install_source() {
   else
     (cd "$source_dir" && tar -cf - --exclude=./node_modules --exclude=./dist .) | tar -xf - -C "$staging/locki"
   fi
+
   say "fetching dependencies from npm (deno install)"
   (cd "$staging/locki" && "$deno" install --quiet >&2) ||
     fail "deno install failed in the copy of $source_dir" "see Deno's message above"
@@ -230,6 +236,7 @@ EOF
   chmod 755 "$staging/locki-launcher"
   "$deno" run -A --quiet "$staging/locki/main.ts" --version >/dev/null ||
     fail "the copied source does not start" "run: deno run -A $source_dir/main.ts --version"
+
   # The previous copy is kept until the new one is in place.
   if [ -e "$prefix/lib/locki" ]; then
     mv "$prefix/lib/locki" "$staging/previous"

@@ -28,7 +28,7 @@ export function registerRepair(program: Command): void {
         keptCopies = repaired.keptCopies;
         await writeRecord(engine.paths, repaired.record);
       }
-      // Like `git diff --exit-code`, a dry run tells scripts whether anything differs.
+      // Like `git diff --exit-code`, a dry run exits 1 when anything differs, for scripts.
       if (options.dryRun && problems.length > 0) Deno.exitCode = 1;
       if (options.json) {
         console.log(JSON.stringify(

@@ -37,6 +37,7 @@ export async function integrityProblems(
       found: "nothing (the sandbox predates hook wrappers)",
     }];
   }
+
   const problems: IntegrityProblem[] = [];
   const pointer = join(record.worktree, ".git");
   const expected = `gitdir: ${record.gitDir}`;
@@ -44,6 +45,7 @@ export async function integrityProblems(
   if (found !== expected) {
     problems.push({ part: "pointer", where: pointer, recorded: expected, found });
   }
+
   const configFile = worktreeConfigFile(record);
   const config = await Deno.readTextFile(configFile).catch(() => "(missing)");
   if (config !== record.worktreeConfig) {
@@ -54,6 +56,7 @@ export async function integrityProblems(
       found: config,
     });
   }
+
   if (options.paths) {
     const folder = wrapperFolder(options.paths, record.id);
     const missing: string[] = [];
@@ -70,6 +73,7 @@ export async function integrityProblems(
       });
     }
   }
+
   if (options.full) {
     const value = await worktreeConfigSetting(record.commonDir);
     if (value !== "true") {
