@@ -356,6 +356,10 @@ mise use --global node@20.99.0`,
     assert.equal(failing.code, 3);
     assert.equal(failing.stdout.trim(), "still here");
     assert.match(failing.stderr, /mise install failed with exit code \d+/);
+    const later = await fx.locki(["shell", "mise-d", "--", "true"]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.match(later.stderr, /mise install failed earlier for this mise\.toml/);
+    assert.doesNotMatch(later.stderr, /exit code/, "a known failure is not retried on every entry");
   } finally {
     // The cache volume outlives the test, so the fake tool leaves with it.
     const [any] = await containersUnder(fx.lockiHome);

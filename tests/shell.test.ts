@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { containersUnder, exists, Fixture, git, incusExec, run } from "./helpers.ts";
+import { containersUnder, exists, Fixture, git, incusExec, PROJECT_ROOT, run } from "./helpers.ts";
 
 Deno.test("shell creates branch, worktree and container", async () => {
   const fx = await Fixture.create();
@@ -216,6 +216,45 @@ Deno.test("worktree deleted by hand is recreated", async () => {
     const again = await fx.lockiOk(["shell", "gone", "--", "cat", "README.md"]);
     assert.equal(again.stdout, "# app\n");
     assert.ok(await exists(join(worktree, ".git")));
+  } finally {
+    await fx.dispose();
+  }
+});
+
+Deno.test("shell passes SIGTERM sent to locki alone into the sandbox", async () => {
+  const fx = await Fixture.create();
+  try {
+    await fx.lockiOk(["shell", "signals", "--", "true"]);
+    const [container] = await containersUnder(fx.lockiHome);
+    const child = new Deno.Command("deno", {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        join(PROJECT_ROOT, "main.ts"),
+        "shell",
+        "signals",
+        "--",
+        "sh",
+        "-c",
+        'trap "echo got-TERM; exit 143" TERM; sleep 40 & wait',
+      ],
+      cwd: fx.repo,
+      env: { LOCKI_HOME: fx.lockiHome, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    let sleeping = "";
+    for (let attempt = 0; attempt < 100 && !sleeping.includes("sleep 40"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      sleeping = (await incusExec(container.name, "pgrep", "-a", "sleep")).stdout;
+    }
+    assert.match(sleeping, /sleep 40/);
+    // Only Locki's own process, as `kill PID` or a process manager would.
+    child.kill("SIGTERM");
+    const output = await child.output();
+    assert.equal(new TextDecoder().decode(output.stdout).trim(), "got-TERM");
+    assert.equal(output.code, 143);
   } finally {
     await fx.dispose();
   }

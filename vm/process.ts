@@ -77,12 +77,22 @@ export async function runInteractive(
     stdout: "inherit",
     stderr: "inherit",
   });
-  // Ctrl-C is meant for the child; ignore it here so Locki waits for the
-  // child to exit and passes its exit code on.
+  // Ctrl-C reaches the child through the terminal's process group, so it is
+  // ignored here and Locki waits for the child's exit code. SIGTERM and
+  // SIGHUP sent to Locki alone (kill PID, a process manager) are passed on.
   const ignore = () => {};
+  let child: Deno.ChildProcess | undefined;
+  const forward = (signal: Deno.Signal) => () => {
+    try {
+      child?.kill(signal);
+    } catch {
+      // the child has exited
+    }
+  };
+  const forwarders = [["SIGTERM", forward("SIGTERM")], ["SIGHUP", forward("SIGHUP")]] as const;
   Deno.addSignalListener("SIGINT", ignore);
+  for (const [signal, listener] of forwarders) Deno.addSignalListener(signal, listener);
   try {
-    let child: Deno.ChildProcess;
     try {
       child = command.spawn();
     } catch (error) {
@@ -93,6 +103,7 @@ export async function runInteractive(
     return status.signal ? 128 + signalNumber(status.signal) : status.code;
   } finally {
     Deno.removeSignalListener("SIGINT", ignore);
+    for (const [signal, listener] of forwarders) Deno.removeSignalListener(signal, listener);
   }
 }
 

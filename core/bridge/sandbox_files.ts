@@ -125,7 +125,7 @@ export function profileScript(): string {
   return `# Written by Locki: git and gh go through the Locki bridge.
 case ":$PATH:" in
   *:/opt/locki/bin:*) ;;
-  *) PATH="/opt/locki/bin:/var/cache/locki/agents/bin:$PATH" ;;
+  *) PATH="/opt/locki/bin:/var/cache/locki/agents/bin:/var/cache/locki/mise/shims:$PATH" ;;
 esac
 export PATH
 `;
