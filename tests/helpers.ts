@@ -200,3 +200,21 @@ export async function useStandinLimactl(fx: Fixture) {
   };
   return { env, limaHome };
 }
+
+/**
+ * Waits up to 10 seconds until a process whose command line contains
+ * `command` runs in the container (`present`), or none does, and returns
+ * whether that state was reached.
+ */
+export async function waitForProcess(
+  container: string,
+  command: string,
+  present: boolean,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const listed = (await incusExec(container, "pgrep", "-a", "-f", command)).stdout;
+    if (listed.includes(command) === present) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}

@@ -8,6 +8,7 @@ import {
   repositoryState,
   run,
   type RunResult,
+  waitForProcess,
 } from "./helpers.ts";
 
 /**
@@ -222,22 +223,18 @@ Deno.test("hooks that misbehave behave as they would under plain git", async () 
       stdout: "null",
       stderr: "null",
     }).spawn();
-    let sleeping = "";
-    for (let attempt = 0; attempt < 100 && !sleeping.includes("sleep 300"); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      sleeping = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
-    }
-    assert.match(sleeping, /sleep 300/, "the hook started in the sandbox");
+    assert.ok(
+      await waitForProcess(setup.container, "sleep 300", true),
+      "the command started in the sandbox",
+    );
     // As Ctrl-C does: SIGINT to git's whole process group.
     assertOk(await run(["kill", "-INT", "--", `-${child.pid}`]), "kill");
     const status = await child.status;
     assert.notEqual(status.code, 0);
-    let left = "sleep 300";
-    for (let attempt = 0; attempt < 50 && left.includes("sleep 300"); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      left = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
-    }
-    assert.doesNotMatch(left, /sleep 300/, "the hook was stopped in the sandbox");
+    assert.ok(
+      await waitForProcess(setup.container, "sleep 300", false),
+      "the hook was stopped in the sandbox",
+    );
   } finally {
     await setup.fx.dispose();
   }
@@ -341,21 +338,14 @@ Deno.test("interrupting a commit in the sandbox cancels it and its hook", async 
       stdout: "null",
       stderr: "null",
     }).spawn();
-    let sleeping = "";
-    for (let attempt = 0; attempt < 100 && !sleeping.includes("sleep 300"); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      sleeping = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
-    }
-    assert.match(sleeping, /sleep 300/, "the hook started in the sandbox");
+    assert.ok(
+      await waitForProcess(setup.container, "sleep 300", true),
+      "the command started in the sandbox",
+    );
     // As Ctrl-C in the sandbox does: the git shim's client goes away.
     assertOk(await incusExec(setup.container, "pkill", "-INT", "-x", "ssh"), "pkill ssh");
     await client.status;
-    let left = "sleep 300";
-    for (let attempt = 0; attempt < 100 && left.includes("sleep 300"); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      left = (await incusExec(setup.container, "pgrep", "-a", "sleep")).stdout;
-    }
-    assert.doesNotMatch(left, /sleep 300/, "the hook was stopped");
+    assert.ok(await waitForProcess(setup.container, "sleep 300", false), "the hook was stopped");
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal(await git(setup.worktree, "rev-parse", "HEAD"), head, "no commit was made");
     assert.doesNotMatch(await hookLog(setup), /finished/);

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { containersUnder, exists, Fixture, git, incusExec, PROJECT_ROOT, run } from "./helpers.ts";
+import {
+  containersUnder,
+  exists,
+  Fixture,
+  git,
+  incusExec,
+  PROJECT_ROOT,
+  run,
+  waitForProcess,
+} from "./helpers.ts";
 
 Deno.test("shell creates branch, worktree and container", async () => {
   const fx = await Fixture.create();
@@ -244,12 +253,10 @@ Deno.test("shell passes SIGTERM sent to locki alone into the sandbox", async () 
       stdout: "piped",
       stderr: "null",
     }).spawn();
-    let sleeping = "";
-    for (let attempt = 0; attempt < 100 && !sleeping.includes("sleep 40"); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      sleeping = (await incusExec(container.name, "pgrep", "-a", "sleep")).stdout;
-    }
-    assert.match(sleeping, /sleep 40/);
+    assert.ok(
+      await waitForProcess(container.name, "sleep 40", true),
+      "the command started in the sandbox",
+    );
     // Only Locki's own process, as `kill PID` or a process manager would.
     child.kill("SIGTERM");
     const output = await child.output();
