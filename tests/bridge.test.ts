@@ -196,7 +196,11 @@ Deno.test("bridge refuses hostile commands", async () => {
         126,
         `${shown} must be denied, got ${result.code}: ${result.stderr}`,
       );
-      assert.match(result.stderr, /locki bridge: denied by rule '[^']+': /, shown);
+      assert.match(
+        result.stderr,
+        /locki bridge: denied by rule '[^']+': /,
+        `${shown}: ${result.stderr}`,
+      );
       assert.equal(
         await hostSnapshot(setup),
         before,
