@@ -213,6 +213,16 @@ export class IncusBackend implements Backend {
           "fs.inotify.max_user_instances (vm/setup-debian-host.sh does)",
       );
     }
+    // NOTE: right after a start, while systemd boots (Docker with it), Incus
+    // 6.0.4 sometimes failed an exec with "Failed to retrieve PID of
+    // executing child process". A harmless exec, retried for up to 3 seconds
+    // on that error, runs first so the caller's own exec comes later. This
+    // made the failure go away in the tests here; its cause is not known.
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const probe = await this.execCapture(name, ["true"]).catch(() => undefined);
+      if (probe?.code === 0 || (probe && !/Failed to retrieve PID/.test(probe.stderr))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   async stop(name: string): Promise<void> {
