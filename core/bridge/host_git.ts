@@ -111,13 +111,21 @@ export async function writeGuardHooks(paths: LockiPaths, record: SandboxRecord):
   const own = quoteWord(record.branch);
   const wrapper = (name: string) => quoteWord(join(wrapperFolder(paths, record.id), name));
   // The guards read stdin, so they keep it (up to its last byte) for the wrapper.
-  const transaction = `#!/bin/sh
-# Written by Locki. Rejects updates of refs this sandbox does not own.
+  const guard = (name: string, purpose: string, check: string) =>
+    `#!/bin/sh
+# Written by Locki. ${purpose}
 input=$(cat; echo .)
 input=\${input%.}
 own=${own}
 status=0
-if [ "$1" = prepared ]; then
+${check}
+[ "$status" = 0 ] || exit "$status"
+printf '%s' "$input" | exec ${wrapper(name)} "$@"
+`;
+  const transaction = guard(
+    "reference-transaction",
+    "Rejects updates of refs this sandbox does not own.",
+    `if [ "$1" = prepared ]; then
   while read -r old new ref; do
     case "$ref" in
       HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|AUTO_MERGE|BISECT_HEAD) ;;
@@ -129,17 +137,12 @@ if [ "$1" = prepared ]; then
   done <<LOCKI_INPUT
 $input
 LOCKI_INPUT
-fi
-[ "$status" = 0 ] || exit "$status"
-printf '%s' "$input" | exec ${wrapper("reference-transaction")} "$@"
-`;
-  const prePush = `#!/bin/sh
-# Written by Locki. Rejects pushes to remote refs this sandbox does not own.
-input=$(cat; echo .)
-input=\${input%.}
-own=${own}
-status=0
-while read -r local_ref local_sha remote_ref remote_sha; do
+fi`,
+  );
+  const prePush = guard(
+    "pre-push",
+    "Rejects pushes to remote refs this sandbox does not own.",
+    `while read -r local_ref local_sha remote_ref remote_sha; do
   case "$remote_ref" in
     refs/heads/"$own"|refs/heads/"$own".?*) ;;
     "") ;;
@@ -147,10 +150,8 @@ while read -r local_ref local_sha remote_ref remote_sha; do
   esac
 done <<LOCKI_INPUT
 $input
-LOCKI_INPUT
-[ "$status" = 0 ] || exit "$status"
-printf '%s' "$input" | exec ${wrapper("pre-push")} "$@"
-`;
+LOCKI_INPUT`,
+  );
   for (const name of HOOK_NAMES) {
     const file = join(folder, name);
     let text = `#!/bin/sh\n# Written by Locki: hands over to the sandbox's wrapper hook.\nexec ${

@@ -276,30 +276,28 @@ export class LimaBackend implements Backend {
     return address;
   }
 
+  /**
+   * Returns `config` with a proxy to the host's loopback (the bridge daemon)
+   * pointed at the host's address as seen from the VM; other devices stay as they are.
+   */
+  async #throughHost(config: DeviceConfig): Promise<DeviceConfig> {
+    const port = config.type === "proxy"
+      ? config.connect?.match(/^tcp:127\.0\.0\.1:(\d+)$/)?.[1]
+      : undefined;
+    if (!port) return config;
+    return { ...config, connect: `tcp:${await this.hostAddress()}:${port}` };
+  }
+
   async create(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
-    // Proxy devices that reach a service on the host's loopback (the bridge
-    // daemon) connect to the host's address as seen from the VM instead.
     const devices: Record<string, DeviceConfig> = {};
     for (const [name, device] of Object.entries(spec.devices)) {
-      const connect = device.type === "proxy"
-        ? device.connect?.match(/^tcp:127\.0\.0\.1:(\d+)$/)
-        : null;
-      devices[name] = connect
-        ? { ...device, connect: `tcp:${await this.hostAddress()}:${connect[1]}` }
-        : device;
+      devices[name] = await this.#throughHost(device);
     }
     await this.#inner.create({ ...spec, devices }, signal);
   }
 
   async addDevice(name: string, device: string, config: DeviceConfig): Promise<void> {
-    const connect = config.type === "proxy"
-      ? config.connect?.match(/^tcp:127\.0\.0\.1:(\d+)$/)
-      : null;
-    await this.#inner.addDevice(
-      name,
-      device,
-      connect ? { ...config, connect: `tcp:${await this.hostAddress()}:${connect[1]}` } : config,
-    );
+    await this.#inner.addDevice(name, device, await this.#throughHost(config));
   }
 
   ensureImage(request: ImageRequest, progress: ProgressReporter): Promise<string> {
