@@ -1,8 +1,9 @@
 /**
  * Compares the default image (Docker, mise, tools) with a plain one
- * (systemd, git, Node.js) in one run: cold sandbox creation with Locki, raw
- * `incus launch` of each image as the baseline, and the disk space each
- * extra sandbox uses on the btrfs pool once booted. Prints a Markdown table.
+ * (systemd, git, Node.js) in one run. It measures cold sandbox creation
+ * with Locki against raw `incus launch` of each image as the baseline, and
+ * the disk space each extra sandbox uses on the btrfs pool once booted.
+ * Prints a Markdown table.
  *
  * Usage: deno run -A bench/images.ts --plain ALIAS [--runs N]
  * The plain image is built from an older vm/build-base-image.sh with

@@ -26,8 +26,8 @@ export async function chooseBackend(
       "set it to incus or lima, or unset it",
     );
   }
-  // On Linux, a host with Incus installed (or a socket named) keeps its
-  // server even while it is down, so the error says to start it.
+  // On Linux, a host with Incus installed (or a socket named) keeps the
+  // incus backend even while its server is down, so the error names the fix: starting that server.
   const incusHere = env.get("INCUS_SOCKET") !== undefined || config.incusSocket !== undefined ||
     isSocket(IncusBackend.findSocket(env)) || exists("/var/lib/incus");
   const choice = (fromEnv as "incus" | "lima" | undefined) ?? config.backend ??

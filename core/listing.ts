@@ -11,7 +11,7 @@ export interface SandboxSummary {
   state: string;
   worktree: string;
   changes: WorktreeState;
-  /** What differs from Locki's record (`.git` pointer, per-worktree config); empty when nothing does. */
+  /** Files and settings that differ from Locki's record (`.git` pointer, per-worktree config); empty when none do. */
   modified: string[];
   repository: string;
   container: string;

@@ -197,6 +197,7 @@ async function startRegistry(root: string) {
     join(source, "bin", "tiny-tool.js"),
     `#!/usr/bin/env node\nconsole.log('tiny tool ${version}');\n`,
   );
+
   const packed = await run(["npm", "pack", "--silent", "--pack-destination", root], {
     cwd: source,
   });
@@ -204,6 +205,7 @@ async function startRegistry(root: string) {
   const tarball = await Deno.readFile(join(root, packed.stdout.trim()));
   const integrity = "sha512-" + createHash("sha512").update(tarball).digest("base64");
   const shasum = createHash("sha1").update(tarball).digest("hex");
+
   let downloads = 0;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -237,6 +239,7 @@ async function startRegistry(root: string) {
       return new Response("not found", { status: 404 });
     },
   );
+
   return {
     port: server.addr.port,
     version,

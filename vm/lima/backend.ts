@@ -219,13 +219,15 @@ export class LimaBackend implements Backend {
     if (result.code === 0 && !result.timedOut) return;
     const folder = join(this.options.limaHome, INSTANCE);
     const qemu = qemuProblems(this.options.probe);
-    const what =
+    const reason =
       (result.timedOut
         ? `the Lima VM did not come up within ${timeout} seconds`
         : `limactl ${args[0]} failed: ${result.stderr.trim().split("\n").slice(-3).join(" ")}`) +
       (qemu.length > 0 ? ` (QEMU set-up: ${qemu.join("; ")})` : "");
     throw new BackendError(
-      `${what}; see Lima's logs ${join(folder, "ha.stderr.log")} and ${join(folder, "serial.log")}`,
+      `${reason}; see Lima's logs ${join(folder, "ha.stderr.log")} and ${
+        join(folder, "serial.log")
+      }`,
       "your worktrees and the shared home are untouched; to start the VM over, run: locki vm delete --yes",
     );
   }
