@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { processAlive } from "../vm/process.ts";
 import type { LockiPaths } from "./paths.ts";
 import { sandboxFolder } from "./sandbox_store.ts";
 
@@ -63,14 +64,4 @@ export async function liveSessions(paths: LockiPaths, id: string): Promise<numbe
 export async function lastUsed(paths: LockiPaths, id: string): Promise<number> {
   const info = await Deno.stat(join(sandboxFolder(paths, id), "last-used")).catch(() => undefined);
   return info?.mtime?.getTime() ?? 0;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch (error) {
-    // EPERM means the process exists but belongs to someone else.
-    return error instanceof Deno.errors.PermissionDenied;
-  }
 }

@@ -117,3 +117,20 @@ function signalNumber(signal: Deno.Signal): number {
   };
   return numbers[signal] ?? 1;
 }
+
+/**
+ * Reports whether a process with this pid exists, without signalling it:
+ * through /proc on Linux, and `ps -p` elsewhere (macOS has no /proc).
+ */
+export function processAlive(pid: number): boolean {
+  if (Deno.build.os === "linux") {
+    try {
+      Deno.statSync(`/proc/${pid}`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return new Deno.Command("ps", { args: ["-p", String(pid)], stdout: "null", stderr: "null" })
+    .outputSync().success;
+}

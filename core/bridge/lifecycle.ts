@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { LockiError } from "../errors.ts";
 import type { LockiPaths } from "../paths.ts";
 import { daemonFiles } from "./daemon.ts";
+import { processAlive } from "../../vm/process.ts";
 
 export interface DaemonInfo {
   pid: number;
@@ -21,15 +22,6 @@ export async function runningDaemon(paths: LockiPaths): Promise<DaemonInfo | und
   }
   if (!processAlive(info.pid) || !await portOpen(info.port)) return undefined;
   return info;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function portOpen(port: number): Promise<boolean> {
